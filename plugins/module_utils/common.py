@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+# Copyright: droot.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pieces every droot.core module shares: the error type and optional-library checks."""
+
+from __future__ import annotations
+
+import importlib
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+
+
+class DrootError(Exception):
+    """A failure with a one-line message that names the problem and the fix.
+
+    ``step`` names the step of a sequence that failed (for example ``mount-proc``), so the
+    module can report where it stopped.
+    """
+
+    def __init__(self, msg, step=None, **details):
+        super().__init__(msg)
+        self.msg = msg
+        self.step = step
+        self.details = details
+
+    def __str__(self):
+        return "%s: %s" % (self.step, self.msg) if self.step else self.msg
+
+
+class OptionalLibrary:
+    """Import a library if it is there; remember why not, for ``missing_required_lib``."""
+
+    def __init__(self, module_name, pip_name=None):
+        self.pip_name = pip_name or module_name
+        self.module = None
+        self.traceback = None
+        try:
+            self.module = importlib.import_module(module_name)
+        except ImportError:
+            self.traceback = traceback.format_exc()
+
+    def require(self, ansible_module, reason=None):
+        """Fail the Ansible module with ``missing_required_lib`` when the import failed."""
+        if self.module is None:
+            ansible_module.fail_json(
+                msg=missing_required_lib(self.pip_name, reason=reason),
+                exception=self.traceback,
+            )
+        return self.module
+
+
+def fail_from_error(ansible_module, error, **result):
+    """Report a DrootError as a one-line ``msg`` with the failed step."""
+    if error.step:
+        result["step"] = error.step
+    result.update(error.details)
+    ansible_module.fail_json(msg=str(error), **result)
