@@ -1,0 +1,109 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: droot.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: droot_umount
+short_description: Unmount everything under a root filesystem, safely
+version_added: 0.1.0
+description:
+  - Unmounts every mount at or below O(root), deepest first, repeating until none is left, as
+    upstream C(droot umount) meant to, without its faults - mounts are matched by whole path
+    components (C(/x/app) never matches C(/x/app2)), unmounted with C(UMOUNT_NOFOLLOW) through a path
+    that contains no symlink, and a busy mount stops the task with the processes that hold it
+    instead of being detached silently.
+  - O(root) may be a base directory holding several releases; everything below it is unmounted.
+author:
+  - droot.core contributors (@droot-core)
+requirements:
+  - Linux, running as root
+attributes:
+  check_mode:
+    support: full
+    details: Reports the mounts that would be unmounted.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  root:
+    description:
+      - The directory to clear of mounts. Symlinks in the path are resolved first.
+    type: path
+    required: true
+  lazy:
+    description:
+      - Detach mounts that stay busy (C(MNT_DETACH)) instead of failing. The processes keep using them
+        unseen; prefer stopping the processes first (M(droot.core.droot_run) with O(droot.core.droot_run#module:state=stopped)).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - droot.core.attributes
+seealso:
+  - module: droot.core.droot_run
+"""
+
+EXAMPLES = r"""
+- name: Unmount the app's root before replacing it
+  droot.core.droot_umount:
+    root: /var/containers/app
+
+- name: Unmount every release of the app, detaching what stays busy
+  droot.core.droot_umount:
+    root: /var/containers/app/releases
+    lazy: true
+"""
+
+RETURN = r"""
+unmounted:
+  description: The mount points unmounted, or that would be in check mode, in the order they were.
+  returned: always
+  type: list
+  elements: str
+  sample: [/var/containers/app/proc/sys, /var/containers/app/proc, /var/containers/app]
+root:
+  description: The resolved root.
+  returned: always
+  type: str
+  sample: /var/containers/app/releases/0f3c21d9e8a1
+step:
+  description: C(unmount) when a mount could not be removed.
+  returned: failure
+  type: str
+  sample: unmount
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.droot.core.plugins.module_utils import mountinfo, mounts
+from ansible_collections.droot.core.plugins.module_utils.common import DrootError, fail_from_error
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            root=dict(type="path", required=True),
+            lazy=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    root = os.path.realpath(module.params["root"])
+    if not os.path.isdir(root):
+        module.fail_json(msg="root %s is not a directory" % module.params["root"], root=root)
+    present = [mount.mount_point for mount in mountinfo.mounts_under(root)]
+    if module.check_mode or not present:
+        module.exit_json(changed=bool(present), unmounted=present, root=root)
+    try:
+        unmounted = mounts.unmount_tree(root, lazy=module.params["lazy"])
+    except DrootError as error:
+        fail_from_error(module, error, root=root)
+    module.exit_json(changed=bool(unmounted), unmounted=unmounted, root=root)
+
+
+if __name__ == "__main__":
+    main()

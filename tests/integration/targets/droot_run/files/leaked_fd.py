@@ -1,0 +1,28 @@
+"""Call the jail the way a careless caller would: holding a host directory open, inheritable.
+
+The probe lists the jail's descriptors, then tries to fchdir through the leaked one
+to a host file. Prints what the jail saw; the test asserts on it.
+"""
+import os
+import sys
+
+for path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep):
+    sys.path.insert(0, path)
+
+from ansible_collections.droot.core.plugins.module_utils import jail  # noqa: E402
+
+root, base = sys.argv[1], sys.argv[2]
+leaked = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+os.set_inheritable(leaked, True)
+
+real, root_fd = jail.open_root(root)
+command = "probe fds; probe fd-escape %d host-marker" % leaked
+plan = jail.plan(real, root_fd, {"command": ["/bin/sh", "-c", command], "image_config": False})
+mount_set = jail.MountSet(real)
+jail_fd = jail.setup_mounts(plan, mount_set)
+try:
+    outcome = jail.run_foreground(plan, jail_fd)
+finally:
+    os.close(jail_fd)
+    mount_set.take_down()
+sys.stdout.write(outcome.stdout.decode())

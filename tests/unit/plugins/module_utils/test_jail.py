@@ -1,0 +1,70 @@
+"""Option parsing of the run sequence (pure logic)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.droot.core.plugins.module_utils import jail
+from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+
+
+def test_short_bind_forms(tmp_path):
+    src = str(tmp_path)
+    assert jail.parse_bind(src) == jail.Bind(src, src, False)
+    assert jail.parse_bind(src + ":/data") == jail.Bind(src, "/data", False)
+    assert jail.parse_bind(src + ":/data:ro") == jail.Bind(src, "/data", True)
+    assert jail.parse_bind(src + ":ro") == jail.Bind(src, src, True)
+    assert jail.parse_bind(src + ":/data:rw") == jail.Bind(src, "/data", False)
+
+
+def test_dict_bind_and_realpath(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    os.symlink(str(real), str(tmp_path / "link"))
+    bind = jail.parse_bind({"src": str(tmp_path / "link"), "dest": "/x/../y", "readonly": True})
+    assert bind == jail.Bind(str(real), "/y", True)
+
+
+@pytest.mark.parametrize("item, message", [
+    ("relative:/x", "must be an absolute host path"),
+    ("/no/such/dir:/x", "does not exist on the host"),
+    ({"src": "/", "dest": "rel"}, "must be an absolute path inside the root"),
+    ({"src": "/", "mode": "ro"}, "unknown key"),
+    ("/a:/b:/c", "too many ':'"),
+])
+def test_bad_binds(item, message):
+    with pytest.raises(DrootError, match=message):
+        jail.parse_bind(item)
+
+
+def test_env_order():
+    identity = jail.users.Identity(1, 1, (1,), "app", "/home/app", "/bin/sh")
+    env = jail.build_env(identity, {"PATH": "/bin", "A": "image"}, {"A": "task", "N": 5})
+    assert env == {"PATH": "/bin", "HOME": "/home/app", "USER": "app", "LOGNAME": "app", "A": "task", "N": "5"}
+
+
+def test_find_executable(tmp_path):
+    tool = tmp_path / "tool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    data = tmp_path / "data"
+    data.write_text("")
+    assert jail.find_executable("tool", "/nonexistent:" + str(tmp_path)) == str(tool)
+    with pytest.raises(OSError, match="not found in the root"):
+        jail.find_executable("nothing", str(tmp_path))
+    with pytest.raises(OSError, match="not executable"):
+        jail.find_executable("data", str(tmp_path))
+
+
+def test_default_name_is_stable_and_distinct():
+    assert jail.default_name("/x/app") == jail.default_name("/x/app")
+    assert jail.default_name("/x/app") != jail.default_name("/y/app")
+    assert jail.default_name("/x/app").startswith("app-")
+
+
+def test_copy_files_option(tmp_path):
+    assert jail._copy_files(True) == jail.DEFAULT_COPY_FILES
+    assert jail._copy_files(False) == ()
+    with pytest.raises(DrootError, match="absolute host path"):
+        jail._copy_files(["etc/hosts"])
