@@ -416,16 +416,33 @@ def running_pids(root, pidfile):
     return sorted(pids)
 
 
-def start_detached(the_plan, root_fd, log_path):
-    """Daemonize: own session, stdin from /dev/null, stdout and stderr appended to ``log_path``."""
+def start_detached(the_plan, root_fd, log_path, pidfile, settle=0.2):
+    """Daemonize: own session, stdin from /dev/null, stdout and stderr appended to ``log_path``.
+
+    A command that dies within ``settle`` seconds (a missing library, a bad flag) is reported
+    here with its status, rather than left for a health check to guess at.
+    """
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
     null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        return spawn(the_plan, root_fd, (null_fd, log_fd, log_fd))
+        pid = spawn(the_plan, root_fd, (null_fd, log_fd, log_fd))
     finally:
         os.close(log_fd)
         os.close(null_fd)
+    try:
+        write_pidfile(pidfile, pid)
+    except OSError as error:
+        _kill_group(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise JailError("cannot write %s: %s" % (pidfile, error.strerror), step="pidfile")
+    time.sleep(settle)
+    exited, status = os.waitpid(pid, os.WNOHANG)
+    if exited:
+        os.unlink(pidfile)
+        raise JailError("the command exited at once with status %d; see %s"
+                        % (os.waitstatus_to_exitcode(status), log_path), step="start")
+    return pid
 
 
 def stop(root, pidfile, grace):

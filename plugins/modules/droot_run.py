@@ -161,8 +161,9 @@ options:
   state:
     description:
       - With O(detach=true), V(started) starts the jail unless a process already runs from the same root.
+        A foreground run ignores it.
       - V(stopped) sends SIGTERM to the jail's processes, SIGKILL after O(stop_timeout) seconds, then
-        unmounts everything under the root. It needs no command.
+        unmounts everything under the root. It needs no command and ignores O(detach).
     type: str
     choices: [started, stopped]
     default: started
@@ -376,8 +377,7 @@ def _launch(module, root, the_plan, pidfile, log_path):
             try:
                 mounts = jail.jail_mounts(root)
                 if params["detach"]:
-                    pid = jail.start_detached(the_plan, root_fd, log_path)
-                    jail.write_pidfile(pidfile, pid)
+                    pid = jail.start_detached(the_plan, root_fd, log_path, pidfile)
                     return dict(changed=True, pid=pid, **_started_result(the_plan, mounts, start))
                 outcome = jail.run_foreground(the_plan, root_fd, params["stdin"], params["timeout"])
             finally:
@@ -425,7 +425,7 @@ def main():
             the_plan = None if params["state"] == "stopped" or reason else jail.plan(root, root_fd, params)
         finally:
             os.close(root_fd)  # held open, it would keep the root's mounts busy
-        if params["detach"] and params["state"] == "stopped":
+        if params["state"] == "stopped":
             module.exit_json(**_stop(module, root, pidfile))
         if params["detach"]:
             running = jail.running_pids(root, pidfile)
