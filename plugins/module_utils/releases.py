@@ -1,0 +1,594 @@
+# -*- coding: utf-8 -*-
+# Copyright: droot.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where unpacked roots live and how one becomes the active one.
+
+Two layouts:
+
+``replace`` (the seed's ``mv -T``): ``dest`` is the root itself. A new tree is swapped in with
+renameat2(RENAME_EXCHANGE), so ``dest`` always names a complete tree. Where the file system
+cannot exchange (EINVAL, for example some overlayfs setups), two renames are used instead:
+``dest`` -> aside, staging -> ``dest``, with a journal written first; between the two renames
+``dest`` is missing, and a run that finds the journal (after a crash) completes the switch.
+Bookkeeping lives beside ``dest`` in ``.<name>.droot/``, never inside the root.
+
+``releases`` (capze, ansistrano): ``dest/releases/<id>`` and a ``dest/current`` symlink,
+switched by creating a temporary symlink and rename(2)-ing it over ``current``: a reader
+always finds ``current``, pointing at the old or the new release. Bookkeeping lives in
+``dest/.droot/``: the lock, state.json (what each release was fetched from, the activation
+history), staging directories and trees waiting for deletion.
+
+A tree is deleted only when nothing is mounted under it and no live process uses it (root,
+cwd, open files, maps), and the deletion itself never crosses into another mount, so a bind
+mount created meanwhile is never walked into.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import json
+import os
+import re
+import resource
+import time
+import uuid
+
+from ansible_collections.droot.core.plugins.module_utils import mountinfo, procs
+from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+
+LAYOUTS = ("releases", "replace")
+STATE_FORMAT = 1
+RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+HISTORY_LIMIT = 100
+MAX_DESCRIPTORS = 1 << 16
+
+AT_FDCWD = -100
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+class ReleaseError(DrootError):
+    def __init__(self, msg, step="release", **details):
+        super().__init__(msg, step=step, **details)
+
+
+class BusyError(ReleaseError):
+    """A tree is mounted on or used by a process; it was left in place."""
+
+
+def check_release_id(release_id):
+    if not isinstance(release_id, str) or not RELEASE_ID.match(release_id):
+        raise ReleaseError(
+            "release name %r is not valid: use 1 to 128 letters, digits, '.', '_', '+' or '-', "
+            "starting with a letter or digit" % (release_id,))
+    return release_id
+
+
+def release_id_from_image_id(image_id):
+    """The first 12 hex digits of a content id (``sha256:...``), as ``docker images`` shows it."""
+    digest = image_id.split(":", 1)[-1].lower()
+    if not re.match(r"^[0-9a-f]{12,}$", digest):
+        raise ReleaseError("image id %r in the manifest is not a hex digest: export the image again"
+                           % (image_id,))
+    return digest[:12]
+
+
+# ---------------------------------------------------------------------------------------------
+# System calls
+
+
+def renameat2(old, new, flags):
+    """renameat2(2) on two paths; OSError(ENOSYS) where the C library lacks it."""
+    func = getattr(_LIBC, "renameat2", None)
+    if func is None:
+        raise OSError(errno.ENOSYS, "renameat2 is not available")
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if func(AT_FDCWD, os.fsencode(old), AT_FDCWD, os.fsencode(new), flags) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), old, None, new)
+
+
+def syncfs(path):
+    """Flush the file system holding ``path``, so a switch never points at unwritten data."""
+    fd = os.open(path, _OPEN_DIR)
+    try:
+        func = getattr(_LIBC, "syncfs", None)
+        if func is None or func(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path):
+    fd = os.open(path, _OPEN_DIR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _mount_id(fd):
+    with open("/proc/self/fdinfo/%d" % fd, encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("mnt_id:"):
+                return int(line.split()[1])
+    raise ReleaseError("cannot read the mount id of a descriptor: is /proc mounted?")
+
+
+def write_json(path, data):
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.rename(tmp, path)
+    fsync_dir(os.path.dirname(path))
+
+
+def read_json(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise ReleaseError("%s is not valid JSON (%s): remove it to start the bookkeeping afresh"
+                           % (path, exc))
+
+
+# ---------------------------------------------------------------------------------------------
+# Busy checks and safe deletion
+
+
+def busy_reasons(path):
+    """Why ``path`` may not be deleted: mounts under it and processes using it (empty: free)."""
+    real = os.path.realpath(path)
+    reasons = []
+    mounts = mountinfo.mounts_under(real)
+    if mounts:
+        reasons.append("mounted: %s" % ", ".join(sorted({m.mount_point for m in mounts})))
+    users = procs.users_of(real)
+    if users:
+        reasons.append("used by %s" % procs.describe(users))
+    return reasons
+
+
+def remove_tree(path):
+    """Delete the directory tree ``path`` unless it is busy; raises BusyError if it is.
+
+    The walk opens each directory relative to its parent with O_NOFOLLOW, so symlinks in the
+    tree are removed, never followed, and checks each directory's mount id, so a mount made
+    after the busy check stops the deletion instead of emptying the mounted file system.
+    """
+    reasons = busy_reasons(path)
+    if reasons:
+        raise BusyError("%s is %s: it was left in place" % (path, "; ".join(reasons)))
+    _allow_many_descriptors()
+    parent = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(os.path.abspath(path))
+    parent_fd = os.open(parent, _OPEN_DIR)
+    try:
+        try:
+            top = os.open(name, _OPEN_DIR, dir_fd=parent_fd)
+        except FileNotFoundError:
+            return
+        top_mount = _mount_id(parent_fd)
+        if _mount_id(top) != top_mount:
+            os.close(top)
+            raise BusyError("%s is a mount point: it was left in place" % path)
+        _empty_dir(top, top_mount, path)
+        os.rmdir(name, dir_fd=parent_fd)
+    finally:
+        os.close(parent_fd)
+
+
+def _allow_many_descriptors():
+    """The walk holds one descriptor per level: let a deep tree have as many as the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = MAX_DESCRIPTORS if hard == resource.RLIM_INFINITY else min(hard, MAX_DESCRIPTORS)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def _empty_dir(top_fd, top_mount, path):
+    """Remove everything below the directory ``top_fd`` (closed on return), depth first."""
+
+    def clear_files(fd):
+        subdirs = []
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(entry.name)
+                    continue
+                try:
+                    os.unlink(entry.name, dir_fd=fd)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    if exc.errno == errno.EBUSY:
+                        raise BusyError("%s has a mount point below it (%s): stopped deleting it"
+                                        % (path, entry.name))
+                    raise
+        return subdirs
+
+    # (descriptor, parent descriptor, name in parent, subdirectories still to delete)
+    stack = [(top_fd, None, None, None)]
+    try:
+        stack[0] = (top_fd, None, None, clear_files(top_fd))
+        while stack:
+            fd, parent_fd, name, subdirs = stack[-1]
+            if subdirs:
+                sub_name = subdirs.pop()
+                sub = os.open(sub_name, _OPEN_DIR, dir_fd=fd)
+                stack.append((sub, fd, sub_name, None))
+                if _mount_id(sub) != top_mount:
+                    raise BusyError("%s has a mount point below it (%s): stopped deleting it"
+                                    % (path, sub_name))
+                stack[-1] = (sub, fd, sub_name, clear_files(sub))
+                continue
+            stack.pop()
+            os.close(fd)
+            if parent_fd is not None:
+                os.rmdir(name, dir_fd=parent_fd)
+    finally:
+        for entry in stack:
+            os.close(entry[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Directory swap
+
+
+class Switcher:
+    """Puts a complete tree at a path atomically; see the module docstring for the fallback."""
+
+    def __init__(self, journal_path):
+        self.journal_path = journal_path
+
+    def put(self, new, target, aside):
+        """Move directory ``new`` to ``target``. Returns where the old tree went, or None.
+
+        With RENAME_EXCHANGE the old tree ends up at ``new``; with the fallback at ``aside``.
+        """
+        if not os.path.lexists(target):
+            try:
+                renameat2(new, target, RENAME_NOREPLACE)
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOSYS):
+                    raise
+                os.rename(new, target)
+            fsync_dir(os.path.dirname(target))
+            return None
+        if not os.path.isdir(target) or os.path.islink(target):
+            raise ReleaseError("%s exists and is not a directory: move it away first" % target)
+        try:
+            renameat2(new, target, RENAME_EXCHANGE)
+            fsync_dir(os.path.dirname(target))
+            return new
+        except OSError as exc:
+            if exc.errno == errno.EBUSY:
+                raise ReleaseError("%s is a mount point and cannot be replaced: use a directory "
+                                   "below the mount as dest" % target)
+            if exc.errno not in (errno.EINVAL, errno.ENOSYS):
+                raise
+        write_json(self.journal_path, {"target": target, "new": new, "aside": aside})
+        os.rename(target, aside)
+        os.rename(new, target)
+        fsync_dir(os.path.dirname(target))
+        os.unlink(self.journal_path)
+        return aside
+
+    def recover(self):
+        """Finish a fallback switch that a crash interrupted. Returns a note, or None."""
+        journal = read_json(self.journal_path)
+        if journal is None:
+            return None
+        target, new, aside = journal["target"], journal["new"], journal["aside"]
+        note = None
+        if not os.path.lexists(target):
+            # The journal is written only once the new tree is complete: finish the switch.
+            if os.path.isdir(new):
+                os.rename(new, target)
+                note = "completed an interrupted switch of %s" % target
+            elif os.path.isdir(aside):
+                os.rename(aside, target)
+                note = "restored %s after an interrupted switch" % target
+            fsync_dir(os.path.dirname(target))
+        os.unlink(self.journal_path)
+        return note
+
+
+# ---------------------------------------------------------------------------------------------
+# Layouts
+
+
+class _Target:
+    """What both layouts share: bookkeeping directory, lock, staging, recovery."""
+
+    layout = None
+
+    def __init__(self, dest, state_dir):
+        self.dest = os.path.abspath(dest)
+        self.state_dir = state_dir
+        self.staging_dir = os.path.join(state_dir, "staging")
+        self.old_dir = os.path.join(state_dir, "old")
+        self.state_path = os.path.join(state_dir, "state.json")
+        self.lock_path = os.path.join(state_dir, "lock")
+        self.switcher = Switcher(os.path.join(state_dir, "switch.json"))
+        self.notes = []
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def load_state(self):
+        state = read_json(self.state_path) or {}
+        if state and state.get("format") != STATE_FORMAT:
+            raise ReleaseError("%s has format %r, not %d: it was written by another version"
+                               % (self.state_path, state.get("format"), STATE_FORMAT))
+        state.setdefault("format", STATE_FORMAT)
+        state.setdefault("releases", {})
+        state.setdefault("history", [])
+        return state
+
+    def save_state(self, state):
+        write_json(self.state_path, state)
+
+    # -- lock and recovery -----------------------------------------------------------------------
+
+    def _make_dirs(self):
+        for path in (self.state_dir, self.staging_dir, self.old_dir):
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                if os.path.islink(path) or not os.path.isdir(path):
+                    raise ReleaseError("%s exists and is not a directory: move it away" % path)
+
+    @contextlib.contextmanager
+    def locked(self, timeout):
+        """Hold the lock of ``dest``, waiting up to ``timeout`` seconds for another run."""
+        self._make_dirs()
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+                        raise ReleaseError(
+                            "another run (pid %s) holds the lock of %s and did not finish within "
+                            "lock_timeout=%ss: wait for it, or raise lock_timeout"
+                            % (holder, self.dest, timeout), step="lock")
+                    time.sleep(0.05)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    def recover(self):
+        """Clean up after a killed run: finish a switch, drop staging, delete old trees."""
+        note = self.switcher.recover()
+        if note:
+            self.notes.append(note)
+        for directory in (self.staging_dir, self.old_dir):
+            for name in sorted(os.listdir(directory)):
+                path = os.path.join(directory, name)
+                if os.path.islink(path) or not os.path.isdir(path):
+                    os.unlink(path)
+                    continue
+                try:
+                    remove_tree(path)
+                except BusyError as exc:
+                    self.notes.append(str(exc))
+
+    def new_staging(self):
+        """A fresh empty directory on the file system of ``dest``; named before its id is known."""
+        path = os.path.join(self.staging_dir, "%d-%s" % (os.getpid(), uuid.uuid4().hex[:12]))
+        os.mkdir(path, 0o700)
+        return path
+
+    def discard(self, path):
+        """Delete a replaced tree now if free; else move it to ``old/`` for a later run.
+
+        Returns where the tree was kept, or None once deleted.
+        """
+        try:
+            remove_tree(path)
+            return None
+        except BusyError as exc:
+            self.notes.append(str(exc))
+            if os.path.dirname(path) == self.old_dir:
+                return path
+            kept = self._aside_path(os.path.basename(path))
+            os.rename(path, kept)
+            return kept
+
+    def _aside_path(self, name):
+        return os.path.join(self.old_dir, "%s-%s" % (name, uuid.uuid4().hex[:8]))
+
+
+class ReleasesTarget(_Target):
+    """``dest/releases/<id>`` plus ``dest/current`` -> ``releases/<id>``."""
+
+    layout = "releases"
+
+    def __init__(self, dest):
+        dest = os.path.abspath(dest)
+        super().__init__(dest, os.path.join(dest, ".droot"))
+        self.releases_dir = os.path.join(dest, "releases")
+        self.current_link = os.path.join(dest, "current")
+
+    def _make_dirs(self):
+        # dest's parents are created as ansistrano's deploy_to is; releases/ must be ours.
+        os.makedirs(os.path.dirname(self.dest), 0o755, exist_ok=True)
+        for path in (self.dest, self.releases_dir):
+            try:
+                os.mkdir(path, 0o755)
+            except FileExistsError:
+                if os.path.islink(path) or not os.path.isdir(path):
+                    raise ReleaseError("%s exists and is not a directory: choose another dest" % path)
+        super()._make_dirs()
+
+    def recover(self):
+        super().recover()
+        # Temporary symlinks of a switch that was killed before its rename.
+        if os.path.isdir(self.dest):
+            for name in os.listdir(self.dest):
+                if name.startswith(".current.tmp-"):
+                    os.unlink(os.path.join(self.dest, name))
+
+    def path_of(self, release_id):
+        return os.path.join(self.releases_dir, release_id)
+
+    def current(self):
+        """The active release id, read from the symlink (never guessed from mtimes)."""
+        try:
+            target = os.readlink(self.current_link)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                raise ReleaseError("%s is not a symlink: move it away so droot.core can manage it"
+                                   % self.current_link)
+            raise
+        parts = target.rstrip("/").split("/")
+        if len(parts) != 2 or parts[0] != "releases" or not RELEASE_ID.match(parts[1]):
+            raise ReleaseError("%s points to %r, not to releases/<id>: fix or remove the symlink"
+                               % (self.current_link, target))
+        return parts[1]
+
+    def exists(self, release_id):
+        return os.path.isdir(self.path_of(release_id)) and not os.path.islink(self.path_of(release_id))
+
+    def releases(self):
+        try:
+            names = os.listdir(self.releases_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(name for name in names if RELEASE_ID.match(name) and self.exists(name))
+
+    def previous(self, state, current=None):
+        """The release active before ``current``, from the activation history."""
+        current = self.current() if current is None else current
+        for release_id in reversed(state["history"]):
+            if release_id != current and self.exists(release_id):
+                return release_id
+        return None
+
+    def install(self, staging, release_id):
+        """Make the complete tree ``staging`` the release ``release_id``.
+
+        An existing release of that name (the same image re-exported) is exchanged atomically,
+        even while active; its old tree is deleted when free.
+        """
+        check_release_id(release_id)
+        path = self.path_of(release_id)
+        old = self.switcher.put(staging, path, self._aside_path(release_id))
+        if old is not None:
+            self.discard(old)
+        return path
+
+    def activate(self, state, release_id):
+        """Point ``current`` at the release with a temporary symlink renamed over it."""
+        check_release_id(release_id)
+        if not self.exists(release_id):
+            raise ReleaseError("release %s does not exist in %s" % (release_id, self.releases_dir))
+        tmp = os.path.join(self.dest, ".current.tmp-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8]))
+        os.symlink("releases/" + release_id, tmp)
+        try:
+            os.rename(tmp, self.current_link)
+        except OSError:
+            os.unlink(tmp)
+            raise
+        fsync_dir(self.dest)
+        history = [entry for entry in state["history"] if entry != release_id] + [release_id]
+        state["history"] = history[-HISTORY_LIMIT:]
+
+    def prune(self, state, keep):
+        """Delete releases beyond the newest ``keep``; ``keep=0`` keeps all.
+
+        Newest = most recently activated (releases never activated are oldest). Current and
+        previous are never deleted, nor a release with mounts or processes. Returns
+        ``(removed, kept_busy)`` lists of ids.
+        """
+        removed, kept_busy = [], []
+        if keep <= 0:
+            return removed, kept_busy
+        order = {release_id: index for index, release_id in enumerate(state["history"])}
+        current = self.current()
+        protected = {current, self.previous(state, current)}
+        newest_first = sorted(self.releases(), key=lambda r: (order.get(r, -1), r), reverse=True)
+        for release_id in newest_first[keep:]:
+            if release_id in protected:
+                continue
+            try:
+                remove_tree(self.path_of(release_id))
+            except BusyError as exc:
+                kept_busy.append(release_id)
+                self.notes.append(str(exc))
+                continue
+            removed.append(release_id)
+            state["releases"].pop(release_id, None)
+        return removed, kept_busy
+
+
+class ReplaceTarget(_Target):
+    """``dest`` is the root itself, replaced as a whole."""
+
+    layout = "replace"
+
+    def __init__(self, dest):
+        dest = os.path.abspath(dest).rstrip("/") or "/"
+        parent, name = os.path.split(dest)
+        if not name:
+            raise ReleaseError("dest must not be / with layout replace")
+        if not os.path.isdir(parent):
+            raise ReleaseError("the parent directory %s of dest does not exist: create it first" % parent)
+        super().__init__(dest, os.path.join(parent, ".%s.droot" % name))
+
+    def current(self, state=None):
+        """The recorded release in ``dest``; None when ``dest`` is missing or unknown."""
+        if not os.path.isdir(self.dest):
+            return None
+        state = self.load_state() if state is None else state
+        return state.get("current")
+
+    def busy(self):
+        return busy_reasons(self.dest) if os.path.lexists(self.dest) else []
+
+    def install(self, staging, release_id, state, if_busy="fail"):
+        """Swap ``staging`` into ``dest``; the old tree is deleted, or kept when busy.
+
+        Returns ``(kept_path or None)``. With ``if_busy=fail`` a busy ``dest`` is refused before
+        anything changes.
+        """
+        check_release_id(release_id)
+        if if_busy == "fail":
+            reasons = self.busy()
+            if reasons:
+                raise BusyError(
+                    "dest %s is %s: stop what uses it (for example droot_run state=absent) or set "
+                    "if_busy: keep to switch and keep the old tree" % (self.dest, "; ".join(reasons)))
+        if os.path.ismount(self.dest):
+            raise ReleaseError("dest %s is a mount point and cannot be replaced: use a directory below it"
+                               % self.dest)
+        old = self.switcher.put(staging, self.dest, self._aside_path(state.get("current") or "old"))
+        state["history"] = (state["history"] + [release_id])[-HISTORY_LIMIT:]
+        state["current"] = release_id
+        return self.discard(old) if old is not None else None
+
+
+def open_target(dest, layout):
+    if layout == "releases":
+        return ReleasesTarget(dest)
+    if layout == "replace":
+        return ReplaceTarget(dest)
+    raise ReleaseError("unknown layout %r: use releases or replace" % (layout,))

@@ -1,0 +1,402 @@
+# -*- coding: utf-8 -*-
+# Copyright: droot.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ansible_collections.droot.core.plugins.module_utils import releases
+
+ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not ROOT, reason="mounts need root")
+
+
+def make_tree(path, marker):
+    os.makedirs(os.path.join(path, "etc"), exist_ok=True)
+    with open(os.path.join(path, "etc", "marker"), "w", encoding="utf-8") as handle:
+        handle.write(marker)
+    return path
+
+
+def marker(path):
+    with open(os.path.join(path, "etc", "marker"), encoding="utf-8") as handle:
+        return handle.read()
+
+
+@pytest.fixture
+def mount_tmpfs():
+    mounted = []
+
+    def mount(path):
+        os.makedirs(path, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", path], check=True)
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", path], check=False)
+
+
+def no_exchange(monkeypatch):
+    """Make renameat2 behave as on a file system without RENAME_EXCHANGE."""
+    real = releases.renameat2
+
+    def fake(old, new, flags):
+        if flags == releases.RENAME_EXCHANGE:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(old, new, flags)
+
+    monkeypatch.setattr(releases, "renameat2", fake)
+
+
+# -- switching ---------------------------------------------------------------------------------
+
+
+def test_exchange_swaps_directories(tmp_path):
+    a = make_tree(str(tmp_path / "a"), "A")
+    b = make_tree(str(tmp_path / "b"), "B")
+    releases.renameat2(a, b, releases.RENAME_EXCHANGE)
+    assert (marker(a), marker(b)) == ("B", "A")
+
+
+def test_put_into_missing_and_present_target(tmp_path):
+    switcher = releases.Switcher(str(tmp_path / "switch.json"))
+    target = str(tmp_path / "root")
+    assert switcher.put(make_tree(str(tmp_path / "new1"), "1"), target, str(tmp_path / "aside")) is None
+    assert marker(target) == "1"
+    new2 = make_tree(str(tmp_path / "new2"), "2")
+    old = switcher.put(new2, target, str(tmp_path / "aside"))
+    assert old == new2 and marker(old) == "1" and marker(target) == "2"
+
+
+def test_fallback_switch_without_exchange(tmp_path, monkeypatch):
+    no_exchange(monkeypatch)
+    switcher = releases.Switcher(str(tmp_path / "switch.json"))
+    target = make_tree(str(tmp_path / "root"), "old")
+    old = switcher.put(make_tree(str(tmp_path / "new"), "new"), target, str(tmp_path / "aside"))
+    assert old == str(tmp_path / "aside") and marker(old) == "old" and marker(target) == "new"
+    assert not os.path.exists(tmp_path / "switch.json")
+
+
+def test_fallback_crash_between_renames_is_completed(tmp_path, monkeypatch):
+    """Killed after moving dest aside: the next run puts the new tree in place."""
+    no_exchange(monkeypatch)
+    switcher = releases.Switcher(str(tmp_path / "switch.json"))
+    target = make_tree(str(tmp_path / "root"), "old")
+    new = make_tree(str(tmp_path / "new"), "new")
+    real_rename = os.rename
+
+    def crash_before_new_is_moved(src, dst):
+        if src == new:
+            raise KeyboardInterrupt("simulated kill")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(releases.os, "rename", crash_before_new_is_moved)
+    with pytest.raises(KeyboardInterrupt):
+        switcher.put(new, target, str(tmp_path / "aside"))
+    monkeypatch.setattr(releases.os, "rename", real_rename)
+    assert not os.path.exists(target), "the crash window of the fallback: dest is missing"
+    assert "completed" in switcher.recover()
+    assert marker(target) == "new" and marker(str(tmp_path / "aside")) == "old"
+    assert not os.path.exists(tmp_path / "switch.json")
+
+
+def test_recover_restores_old_tree_when_new_is_gone(tmp_path):
+    switcher = releases.Switcher(str(tmp_path / "switch.json"))
+    aside = make_tree(str(tmp_path / "aside"), "old")
+    releases.write_json(switcher.journal_path, {"target": str(tmp_path / "root"), "new": str(tmp_path / "gone"),
+                                                "aside": aside})
+    assert "restored" in switcher.recover()
+    assert marker(str(tmp_path / "root")) == "old"
+
+
+def test_recover_without_journal_is_a_no_op(tmp_path):
+    assert releases.Switcher(str(tmp_path / "switch.json")).recover() is None
+
+
+# -- deleting ----------------------------------------------------------------------------------
+
+
+def test_remove_tree_never_follows_symlinks(tmp_path):
+    outside = make_tree(str(tmp_path / "outside"), "keep me")
+    tree = make_tree(str(tmp_path / "tree"), "x")
+    os.symlink(outside, os.path.join(tree, "to-outside"))
+    os.symlink(os.path.join(outside, "etc"), os.path.join(tree, "etc", "nested-link"))
+    os.makedirs(os.path.join(tree, "ro", "deep", "er"))
+    os.chmod(os.path.join(tree, "ro"), 0o500)
+    releases.remove_tree(tree)
+    assert not os.path.lexists(tree)
+    assert marker(outside) == "keep me"
+
+
+@needs_root
+def test_remove_tree_refuses_a_mounted_tree(tmp_path, mount_tmpfs):
+    tree = make_tree(str(tmp_path / "tree"), "x")
+    data = mount_tmpfs(os.path.join(tree, "data"))
+    make_tree(data, "host data")
+    with pytest.raises(releases.BusyError, match="mounted"):
+        releases.remove_tree(tree)
+    assert marker(data) == "host data" and marker(tree) == "x"
+
+
+@needs_root
+def test_remove_tree_stops_at_a_mount_made_after_the_check(tmp_path, mount_tmpfs, monkeypatch):
+    """Even when the busy check missed it, deletion never walks into another mount."""
+    tree = make_tree(str(tmp_path / "tree"), "x")
+    data = mount_tmpfs(os.path.join(tree, "a", "b", "data"))
+    make_tree(data, "host data")
+    monkeypatch.setattr(releases, "busy_reasons", lambda path: [])
+    with pytest.raises(releases.BusyError, match="mount point below it"):
+        releases.remove_tree(tree)
+    assert marker(data) == "host data"
+
+
+def test_remove_tree_refuses_while_a_process_uses_it(tmp_path):
+    tree = make_tree(str(tmp_path / "tree"), "x")
+    sleeper = subprocess.Popen(["sleep", "60"], cwd=tree)
+    try:
+        time.sleep(0.2)
+        with pytest.raises(releases.BusyError) as caught:
+            releases.remove_tree(tree)
+        assert str(sleeper.pid) in str(caught.value) and "cwd" in str(caught.value)
+        assert marker(tree) == "x"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    releases.remove_tree(tree)
+    assert not os.path.exists(tree)
+
+
+# -- releases layout ---------------------------------------------------------------------------
+
+
+def add_release(target, state, release_id, activate=True):
+    staging = target.new_staging()
+    make_tree(staging, release_id)
+    target.install(staging, release_id)
+    state["releases"][release_id] = {"sha256": release_id * 4}
+    if activate:
+        target.activate(state, release_id)
+    return target.path_of(release_id)
+
+
+@pytest.fixture
+def target(tmp_path):
+    target = releases.ReleasesTarget(str(tmp_path / "app"))
+    target._make_dirs()
+    return target
+
+
+def test_activate_and_previous(target):
+    state = target.load_state()
+    for name in ("r1", "r2", "r3"):
+        add_release(target, state, name)
+    assert target.current() == "r3"
+    assert os.readlink(target.current_link) == "releases/r3"
+    assert marker(target.current_link) == "r3"
+    assert target.previous(state) == "r2"
+    target.activate(state, "r1")
+    assert target.previous(state) == "r3"
+    assert state["history"] == ["r2", "r3", "r1"]
+
+
+def test_prune_keeps_current_previous_and_newest(target):
+    state = target.load_state()
+    for name in ("r1", "r2", "r3", "r4", "r5"):
+        add_release(target, state, name)
+    add_release(target, state, "never-active", activate=False)
+    removed, busy = target.prune(state, 3)
+    assert sorted(removed) == ["never-active", "r1", "r2"] and busy == []
+    assert target.releases() == ["r3", "r4", "r5"]
+    removed = target.prune(state, 1)[0]
+    assert removed == ["r3"], "keep=1 still keeps the previous release"
+    assert target.releases() == ["r4", "r5"]
+    assert "r3" not in state["releases"]
+
+
+def test_prune_after_rollback_keeps_the_rolled_back_release(target):
+    state = target.load_state()
+    for name in ("r1", "r2", "r3"):
+        add_release(target, state, name)
+    target.activate(state, "r2")
+    removed = target.prune(state, 1)[0]
+    assert removed == ["r1"]
+    assert target.current() == "r2" and target.previous(state) == "r3"
+
+
+def test_keep_zero_keeps_everything(target):
+    state = target.load_state()
+    for name in ("r1", "r2", "r3", "r4"):
+        add_release(target, state, name)
+    assert target.prune(state, 0) == ([], [])
+
+
+@needs_root
+def test_prune_never_deletes_through_a_bind_mount(target, tmp_path, mount_tmpfs):
+    state = target.load_state()
+    old = add_release(target, state, "r1")
+    host_data = make_tree(str(tmp_path / "host-data"), "precious")
+    os.makedirs(os.path.join(old, "srv"))
+    subprocess.run(["mount", "--bind", host_data, os.path.join(old, "srv")], check=True)
+    try:
+        for name in ("r2", "r3", "r4"):
+            add_release(target, state, name)
+        removed, busy = target.prune(state, 1)
+        assert busy == ["r1"] and removed == ["r2"]
+        assert marker(host_data) == "precious" and marker(os.path.join(old, "srv")) == "precious"
+    finally:
+        subprocess.run(["umount", os.path.join(old, "srv")], check=True)
+    removed, busy = target.prune(state, 1)
+    assert removed == ["r1"] and busy == []
+    assert marker(host_data) == "precious"
+
+
+def test_installing_an_existing_release_exchanges_it(target):
+    state = target.load_state()
+    add_release(target, state, "r1")
+    staging = target.new_staging()
+    make_tree(staging, "r1 re-exported")
+    target.install(staging, "r1")
+    assert marker(target.current_link) == "r1 re-exported"
+    assert not os.listdir(target.staging_dir)
+
+
+def test_readers_never_see_current_missing(target, tmp_path):
+    """Switch current back and forth while another process keeps reading through it."""
+    state = target.load_state()
+    add_release(target, state, "blue")
+    add_release(target, state, "green")
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen([sys.executable, "-c", """
+import os, sys
+path, stop = sys.argv[1], sys.argv[2]
+reads = missing = 0
+while not os.path.exists(stop):
+    try:
+        with open(path) as handle:
+            handle.read()
+        reads += 1
+    except OSError:
+        missing += 1
+print(reads, missing)
+""", os.path.join(target.current_link, "etc", "marker"), str(stop)], stdout=subprocess.PIPE, text=True)
+    try:
+        for switch in range(3000):
+            target.activate(state, "blue" if switch % 2 else "green")
+    finally:
+        stop.touch()
+        out = reader.communicate(timeout=30)[0]
+    reads, missing = map(int, out.split())
+    assert reads > 100
+    assert missing == 0
+
+
+def test_current_that_is_not_ours_is_refused(target):
+    os.symlink("/etc", target.current_link)
+    with pytest.raises(releases.ReleaseError, match="not to releases/<id>"):
+        target.current()
+
+
+def test_lock_waits_then_fails_clearly(target):
+    with target.locked(1):
+        started = time.monotonic()
+        with pytest.raises(releases.ReleaseError) as caught:
+            with target.locked(0.3):
+                pass
+        assert time.monotonic() - started >= 0.3
+    assert "pid %d" % os.getpid() in str(caught.value) and "lock_timeout" in str(caught.value)
+    with target.locked(0.1):
+        pass
+
+
+def test_recover_cleans_what_a_killed_run_left(target):
+    state = target.load_state()
+    add_release(target, state, "r1")
+    stale = target.new_staging()
+    make_tree(stale, "half")
+    os.symlink("releases/r1", os.path.join(target.dest, ".current.tmp-123-abc"))
+    target.recover()
+    assert os.listdir(target.staging_dir) == []
+    assert not os.path.lexists(os.path.join(target.dest, ".current.tmp-123-abc"))
+    assert marker(target.current_link) == "r1"
+
+
+# -- replace layout ----------------------------------------------------------------------------
+
+
+def test_replace_layout_swaps_and_deletes_old(tmp_path):
+    target = releases.ReplaceTarget(str(tmp_path / "root"))
+    target._make_dirs()
+    state = target.load_state()
+    for name in ("one", "two"):
+        staging = target.new_staging()
+        make_tree(staging, name)
+        assert target.install(staging, name, state) is None
+    assert marker(target.dest) == "two" and state["current"] == "two"
+    assert os.listdir(target.staging_dir) == [] and os.listdir(target.old_dir) == []
+    assert target.state_dir == str(tmp_path / ".root.droot")
+
+
+def test_replace_layout_fallback(tmp_path, monkeypatch):
+    no_exchange(monkeypatch)
+    target = releases.ReplaceTarget(str(tmp_path / "root"))
+    target._make_dirs()
+    state = target.load_state()
+    for name in ("one", "two"):
+        staging = target.new_staging()
+        make_tree(staging, name)
+        target.install(staging, name, state)
+    assert marker(target.dest) == "two"
+    assert os.listdir(target.old_dir) == []
+
+
+def test_replace_busy_dest_fails_or_is_kept(tmp_path):
+    target = releases.ReplaceTarget(str(tmp_path / "root"))
+    target._make_dirs()
+    state = target.load_state()
+    staging = target.new_staging()
+    make_tree(staging, "one")
+    target.install(staging, "one", state)
+    sleeper = subprocess.Popen(["sleep", "60"], cwd=target.dest)
+    try:
+        time.sleep(0.2)
+        staging = target.new_staging()
+        make_tree(staging, "two")
+        with pytest.raises(releases.BusyError, match="if_busy: keep"):
+            target.install(staging, "two", state, if_busy="fail")
+        assert marker(target.dest) == "one"
+        kept = target.install(staging, "two", state, if_busy="keep")
+        assert marker(target.dest) == "two"
+        assert os.path.dirname(kept) == target.old_dir and marker(kept) == "one"
+        assert os.readlink("/proc/%d/cwd" % sleeper.pid) == kept
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    target.recover()
+    assert os.listdir(target.old_dir) == []
+
+
+@pytest.mark.parametrize("value", ["", ".hidden", "a/b", "..", "x" * 129, "sp ace"])
+def test_bad_release_names(value):
+    with pytest.raises(releases.ReleaseError):
+        releases.check_release_id(value)
+
+
+def test_release_id_from_image_id():
+    assert releases.release_id_from_image_id("sha256:" + "0123456789ab" * 5 + "cdef") == "0123456789ab"
+    with pytest.raises(releases.ReleaseError):
+        releases.release_id_from_image_id("sha256:not-hex")
+
+
+def test_missing_parents_of_dest_are_created(tmp_path):
+    target = releases.ReleasesTarget(str(tmp_path / "srv" / "containers" / "app"))
+    with target.locked(1):
+        assert os.path.isdir(target.releases_dir) and os.path.isdir(target.staging_dir)
