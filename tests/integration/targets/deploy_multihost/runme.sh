@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Issue 5 acceptance: droot.core.deploy and droot.core.rollback on three hosts, each a container
+# with its own file system and sshd on its own 127.0.0.1 port (setup_hosts), reached over SSH;
+# S3 is moto_server on 127.0.0.1 behind a proxy with one port per host (files/s3proxy.py), which
+# logs who downloads what and can hold a host in the middle of a download.
+# Everything is checked as a user sees it: what each host's port serves, the releases on each
+# host's disk, the PLAY RECAP and the failure messages.
+set -eux -o pipefail
+
+export ANSIBLE_ROLES_PATH=..
+export ANSIBLE_HOST_KEY_CHECKING=false
+export ANSIBLE_PIPELINING=true
+export ANSIBLE_FORKS=3
+export ANSIBLE_NOCOLOR=true
+export ANSIBLE_FORCE_COLOR=false
+
+work=$(mktemp -d /tmp/droot-hosts.XXXXXX)
+moto_port=5071     # this target's own moto_server
+proxy_base=15400   # host N: S3 proxy 15400+N, app 18400+N, sshd 22400+N
+app_base=18400
+base=/var/containers/webapp
+proxy_pid=
+
+cleanup() {
+    set +e
+    [ -n "$proxy_pid" ] && kill "$proxy_pid"
+    ansible-playbook teardown.yml >/dev/null
+    docker rmi droot-hosts-app:v1 droot-hosts-app:v2 droot-hosts-app:v3 droot-hosts-app:v4 >/dev/null
+    AWS_ACCESS_KEY_ID=droothosts AWS_SECRET_ACCESS_KEY=droothosts-secret AWS_DEFAULT_REGION=us-east-1 \
+        aws --endpoint-url "http://127.0.0.1:$moto_port" s3 rb --force s3://droot-hosts >/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+ansible-playbook setup.yml -e setup_hosts_dir="$work" -e droot_test_s3_port=$moto_port
+echo "set-up: $SECONDS s"
+
+# The hosts' own variables: the app's port, the S3 proxy port, and host 2's broken version.
+for n in 1 2 3; do
+    sed -i "s/^droot-hosts-$n .*/& app_port=$((app_base + n)) s3_proxy_port=$((proxy_base + n))/" "$work/inventory.ini"
+done
+sed -i 's/^droot-hosts-2 .*/& app_broken=v3/' "$work/inventory.ini"
+cat "$work/inventory.ini"
+
+mkdir "$work/control"
+python3 files/s3proxy.py $moto_port "$work/s3.log" "$work/control" \
+    $((proxy_base + 1)) $((proxy_base + 2)) $((proxy_base + 3)) &
+proxy_pid=$!
+for _ in $(seq 50); do [ -e "$work/control/ready" ] && break; sleep 0.1; done
+touch "$work/s3.log"
+
+# --- helpers ---------------------------------------------------------------------------------
+
+# play LOGNAME ARGS...: run a playbook, keep its output in $work/LOGNAME.log, never stop the script.
+play() {
+    local name=$1
+    shift
+    local start=$SECONDS
+    run_start_line=$(wc -l <"$work/s3.log")
+    set +e
+    ansible-playbook -i "$work/inventory.ini" "$@" 2>&1 | tee "$work/$name.log"
+    play_rc=${PIPESTATUS[0]}
+    set -e
+    echo "play $name: exit $play_rc after $((SECONDS - start)) s"
+}
+fail() { echo "FAILED: $*" >&2; exit 1; }
+release_of() { docker image inspect --format '{{.Id}}' "droot-hosts-app:$1" | sed 's/^sha256://' | cut -c1-12; }
+serves() { curl -fsS --max-time 5 "http://127.0.0.1:$((app_base + $1))/" 2>/dev/null || true; }
+expect_serves() { # HOST VERSION
+    [ "$(serves "$1")" = "webapp $2" ] || fail "host $1 serves '$(serves "$1")', not 'webapp $2'"
+}
+on_host() { local n=$1; shift; docker exec "droot-hosts-$n" "$@"; }
+current_of() { on_host "$1" readlink "$base/current"; }
+expect_current() { # HOST VERSION
+    [ "$(current_of "$1")" = "releases/$(release_of "$2")" ] || fail "host $1: current is $(current_of "$1"), not $2"
+}
+has_release() { on_host "$1" test -d "$base/releases/$(release_of "$2")"; }
+recap() { # LOG HOST FIELD: the host's number in the PLAY RECAP, "absent" when not listed
+    local value
+    value=$(sed -n "/^PLAY RECAP/,\$ s/^droot-hosts-$2 *: .*\\b$3=\\([0-9]*\\).*/\\1/p" "$work/$1.log")
+    echo "${value:-absent}"
+}
+# The output of a task of the role in a play's log.
+task_output() { awk -v t="TASK [droot.core.deploy : $2]" 'index($0, t) == 1 { on = 1; next } /^TASK \[/ { on = 0 } on' "$work/$1.log"; }
+# Archive downloads (GET of the archive, not of its manifest) by host N since the last play.
+downloads() { tail -n +"$((run_start_line + 1))" "$work/s3.log" | awk -v port=$((proxy_base + $1)) '$1 == port && $2 == "GET" && $3 ~ /\.tar\.zst$/' | wc -l; }
+
+# --- rolling deploy of v1, then v2 -----------------------------------------------------------
+
+play v1 deploy.yml -e app_version=v1 -e serial=1 -e max_fail=0
+[ "$play_rc" -eq 0 ] || fail "deploy of v1 failed"
+for n in 1 2 3; do expect_serves $n v1; expect_current $n v1; done
+
+play v2 deploy.yml -e app_version=v2 -e serial=1 -e max_fail=0
+[ "$play_rc" -eq 0 ] || fail "deploy of v2 failed"
+# The release id is the image id: every host and every batch agree without passing anything.
+for n in 1 2 3; do
+    expect_serves $n v2
+    expect_current $n v2
+    has_release $n v1 || fail "host $n lost v1, the previous release"
+    [ "$(downloads $n)" -eq 1 ] || fail "host $n downloaded the archive $(downloads $n) times"
+done
+grep -q "TASK \[droot.core.deploy : Stop the jail of the old release\]" "$work/v2.log"
+# The after-switch hook ran with the facts of the switch.
+for n in 1 2 3; do
+    [ "$(on_host $n cat /var/log/webapp-last-switch)" = "$(release_of v1) -> $(release_of v2)" ] ||
+        fail "host $n: the after-switch hook saw '$(on_host $n cat /var/log/webapp-last-switch)'"
+done
+
+# --- the same version again: nothing changes, nothing is transferred --------------------------
+
+v2_dir_before=$(for n in 1 2 3; do on_host $n stat -c '%i %Y' "$base/releases/$(release_of v2)"; done)
+play v2-again deploy.yml -e app_version=v2 -e serial=1 -e max_fail=0
+[ "$play_rc" -eq 0 ] || fail "second deploy of v2 failed"
+for n in 1 2 3; do
+    [ "$(recap v2-again $n changed)" = 0 ] || fail "host $n: changed=$(recap v2-again $n changed) on the second run"
+    [ "$(recap v2-again $n ok)" != absent ] || fail "host $n is missing from the recap"
+    [ "$(downloads $n)" -eq 0 ] || fail "host $n downloaded the archive again"
+    expect_serves $n v2
+done
+v2_dir_after=$(for n in 1 2 3; do on_host $n stat -c '%i %Y' "$base/releases/$(release_of v2)"; done)
+[ "$v2_dir_before" = "$v2_dir_after" ] || fail "a release directory was replaced by the second run"
+
+# --- the rollback role: every host back on the previous release, serving it -------------------
+
+play rollback rollback.yml
+[ "$play_rc" -eq 0 ] || fail "rollback failed"
+for n in 1 2 3; do
+    expect_serves $n v1
+    expect_current $n v1
+    has_release $n v2 || fail "host $n: the rollback deleted v2"
+    [ "$(on_host $n cat /var/log/webapp-last-switch)" = "$(release_of v2) -> $(release_of v1)" ] ||
+        fail "host $n: the rollback's after-switch hook saw '$(on_host $n cat /var/log/webapp-last-switch)'"
+    [ "$(recap rollback $n changed)" -gt 0 ] || fail "host $n: the rollback changed nothing"
+done
+
+# Deploying v2 again switches to the release on disk: no download.
+play v2-redeploy deploy.yml -e app_version=v2 -e serial=1 -e max_fail=0
+[ "$play_rc" -eq 0 ] || fail "redeploy of v2 failed"
+for n in 1 2 3; do
+    expect_serves $n v2
+    [ "$(downloads $n)" -eq 0 ] || fail "host $n downloaded v2 although it is on disk"
+done
+
+# --- v3 fails its health check on host 2: host 2 goes back, the play stops --------------------
+
+play v3 deploy.yml -e app_version=v3 -e serial=1 -e max_fail=0
+[ "$play_rc" -ne 0 ] || fail "the play of v3 succeeded although host 2 is unhealthy"
+expect_serves 1 v3
+expect_current 1 v3
+expect_serves 2 v2
+expect_current 2 v2
+has_release 2 v3 || fail "host 2 deleted the failed release (it stays for inspection)"
+expect_serves 3 v2
+expect_current 3 v2
+! has_release 3 v3 || fail "host 3 was touched"
+[ "$(recap v3 3 ok)" = absent ] || fail "host 3 ran tasks"
+[ "$(recap v3 2 failed)" = 1 ] || fail "host 2 did not fail"
+[ "$(recap v3 1 failed)" = 0 ] || fail "host 1 failed"
+grep -E "^fatal: \[droot-hosts-2\]: FAILED! => .*deploy of webapp release $(release_of v3) failed on droot-hosts-2 at step health .*back on release $(release_of v2), which passed its health check" "$work/v3.log" ||
+    fail "no failure of host 2 naming the health step and the release it went back to"
+grep -q "NO MORE HOSTS LEFT" "$work/v3.log"
+
+# --- host 2 killed in the middle of its download: it fails alone, a rerun finishes -------------
+
+touch "$work/control/stall-$((proxy_base + 2))"
+play v4 deploy.yml -e app_version=v4 &
+player=$!
+for _ in $(seq 600); do [ -e "$work/control/stalled-$((proxy_base + 2))" ] && break; sleep 0.1; done
+[ -e "$work/control/stalled-$((proxy_base + 2))" ] || fail "host 2 never started to download v4"
+staging=$(on_host 2 ls "$base/.droot/staging")
+[ -n "$staging" ] || fail "host 2 is not unpacking"
+docker kill droot-hosts-2
+rm "$work/control/stall-$((proxy_base + 2))"
+wait $player || true
+grep -q "^fatal: \[droot-hosts-2\]: UNREACHABLE" "$work/v4.log" || grep -q "^fatal: \[droot-hosts-2\]: FAILED" "$work/v4.log" ||
+    fail "host 2's death was not reported"
+for n in 1 3; do
+    expect_serves $n v4
+    [ "$(recap v4 $n failed)" = 0 ] || fail "host $n failed with host 2"
+done
+
+docker start droot-hosts-2
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/22402) 2>/dev/null && break; sleep 0.1; done
+# Nothing half-done became a release; the staging directory waits for the next run.
+expect_current 2 v2
+! has_release 2 v4 || fail "host 2 has a v4 release from a killed download"
+[ -n "$(on_host 2 ls "$base/.droot/staging")" ] || fail "the killed download left no staging directory"
+
+play v4-rerun deploy.yml -e app_version=v4
+[ "$play_rc" -eq 0 ] || fail "the rerun of v4 failed"
+for n in 1 2 3; do expect_serves $n v4; expect_current $n v4; done
+[ "$(recap v4-rerun 1 changed)" = 0 ] || fail "host 1 changed on the rerun"
+[ "$(recap v4-rerun 3 changed)" = 0 ] || fail "host 3 changed on the rerun"
+[ -z "$(on_host 2 ls "$base/.droot/staging")" ] || fail "the killed download's staging directory is still there"
+
+# --- a directory store on the controller: the archive is copied to the host -------------------
+# The host also lacks a library the modules need: the prepare step installs Debian's package.
+on_host 3 dpkg --remove python3-zstandard
+if on_host 3 python3 -c 'import zstandard' 2>/dev/null; then fail "python3-zstandard is still there"; fi
+
+local_args=(-e app_version=v1 -e droot_app=webapp-local -e "droot_store=$work/store" --limit droot-hosts-3
+    -e app_port=$((app_base + 100)) -e droot_health_url=http://127.0.0.1:$((app_base + 100))/)
+play local deploy.yml "${local_args[@]}"
+[ "$play_rc" -eq 0 ] || fail "deploy from the directory store failed"
+[ "$(curl -fsS "http://127.0.0.1:$((app_base + 100))/")" = "webapp v1" ] || fail "the app from the directory store does not answer"
+on_host 3 python3 -c 'import zstandard' || fail "the prepare step did not install python3-zstandard"
+copied() { task_output "$1" "Copy the archive, then its manifest, from the controller's store" | grep -q '^changed: \[droot-hosts-3\]'; }
+copied local || fail "the archive was not copied to the host"
+if on_host 3 test -e /var/cache/droot/webapp-local/webapp-local.tar.zst; then fail "the host's copy of the archive stayed"; fi
+release_before=$(on_host 3 stat -c '%i %Y' "/var/containers/webapp-local/releases/$(release_of v1)")
+play local-again deploy.yml "${local_args[@]}"
+[ "$(recap local-again 3 changed)" = 0 ] || fail "the second deploy from the directory store changed something"
+if copied local-again; then fail "the archive was copied again"; fi
+[ "$release_before" = "$(on_host 3 stat -c '%i %Y' "/var/containers/webapp-local/releases/$(release_of v1)")" ] ||
+    fail "the release was unpacked again"
+
+echo "deploy_multihost: all scenarios passed"
