@@ -22,20 +22,14 @@ units sanity compat integration:
 
 # make demo                                    set up, then build, ship and run an example web app
 #                                              on this machine, as root (README.md, "Demo")
-# make lint                                    ansible-lint, production profile, on the roles; the
-#                                              roles' variables carry the collection's prefix droot_
-#                                              (shared by both roles), not the role's name
+# make lint                                    ansible-lint, production profile, on the roles
 .PHONY: demo lint
 
 demo: setup
 	examples/demo.sh
 
-lint: setup
-	collections=$$(mktemp -d) && mkdir -p "$$collections/ansible_collections/droot" && \
-	ln -s "$(CURDIR)" "$$collections/ansible_collections/droot/core" && \
-	ANSIBLE_COLLECTIONS_PATH="$$collections" "$${DROOT_VENV:-/opt/droot-venv}/bin/ansible-lint" --offline \
-		--profile production --skip-list var-naming[no-role-prefix] roles/; \
-	status=$$?; rm -rf "$$collections"; exit $$status
+lint:
+	tests/run.sh lint $(ARGS)
 
 # make bench                                   droot.core against the seed pipeline, as root: JSON,
 #                                              table and plots in bench/results (README.md,

@@ -3,7 +3,7 @@
 # it installs what the tests need (quick when already done), stages the collection where
 # ansible-test needs it, runs the test stages, and ends with the line "N passed, N failed".
 #
-# usage: tests/run.sh [all|setup|units|sanity|compat|integration] [ansible-test arguments...]
+# usage: tests/run.sh [all|setup|units|sanity|compat|lint|integration] [ansible-test arguments...]
 #   all (default) runs every stage; the arguments are only passed to a single chosen stage,
 #   for example `tests/run.sh integration droot_run` or `tests/run.sh sanity --test pep8`.
 #
@@ -22,8 +22,8 @@ stage=${1:-all}
 shift || true
 
 case $stage in
-    all | setup | units | sanity | compat | integration) ;;
-    *) echo "usage: $0 [all|setup|units|sanity|compat|integration] [ansible-test arguments...]" >&2; exit 2 ;;
+    all | setup | units | sanity | compat | lint | integration) ;;
+    *) echo "usage: $0 [all|setup|units|sanity|compat|lint|integration] [ansible-test arguments...]" >&2; exit 2 ;;
 esac
 if [ "$stage" = all ] && [ $# -gt 0 ]; then
     echo "$0: arguments apply to a single stage, not to 'all'" >&2
@@ -157,6 +157,13 @@ print(re.fullmatch(r">=\s*(3\.[0-9]+)", spec).group(1))' "$repo/tests/config.yml
     (cd "$collection" && "$venv/bin/vermin" --no-tips --violations --target="$oldest-" "${@:-plugins}")
 }
 
+# The roles' variables carry the collection's prefix droot_ (both roles share them), not each
+# role's name, hence the one skipped rule.
+lint() {
+    (cd "$collection" && PATH="$venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$build" ansible-lint --offline \
+        --profile production --skip-list 'var-naming[no-role-prefix]' "${@:-roles/}")
+}
+
 # Each target counts as a stage: ansible-test records the targets that passed, with their run
 # time, in tests/output/data; the others it was asked to run failed.
 integration() {
@@ -213,6 +220,7 @@ case $stage in
         run_stage units units
         run_stage sanity sanity
         run_stage compat compat
+        run_stage lint lint
         integration
         ;;
     integration) integration "$@" ;;

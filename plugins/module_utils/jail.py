@@ -403,17 +403,19 @@ def write_pidfile(path, pid):
     os.rename(temporary, path)
 
 
-def running_pids(root, pidfile):
-    """The jail's live processes: the pidfile's (if its root is this root) and any rooted here."""
-    pids = set(procs.pids_rooted_at(root))
+def running_pids(root):
+    """The jail's live processes: every process whose root is the jail's root or below it."""
+    return sorted(procs.pids_in_root(root))
+
+
+def _pidfile_is_ours(pidfile, root):
+    """False when the pidfile names a live process of another root: not ours to remove."""
     try:
         with open(pidfile, encoding="ascii") as handle:
             pid = int(handle.read().strip())
-        if os.path.realpath(os.readlink("/proc/%d/root" % pid)) == root:
-            pids.add(pid)
+        return mountinfo.is_within(os.readlink("/proc/%d/root" % pid), root)
     except (OSError, ValueError):
-        pass
-    return sorted(pids)
+        return True
 
 
 def start_detached(the_plan, root_fd, log_path, pidfile, settle=0.2):
@@ -447,20 +449,21 @@ def start_detached(the_plan, root_fd, log_path, pidfile, settle=0.2):
 
 def stop(root, pidfile, grace):
     """SIGTERM the jail's processes, SIGKILL what is left after ``grace`` seconds; True if any ran."""
-    pids = running_pids(root, pidfile)
+    pids = running_pids(root)
     for pid in pids:
         _kill_group(pid, signal.SIGTERM)
         _signal(pid, signal.SIGTERM)
-    if pids and not _wait_gone(root, pidfile, grace):
-        for pid in running_pids(root, pidfile):
+    if pids and not _wait_gone(root, grace):
+        for pid in running_pids(root):
             _kill_group(pid, signal.SIGKILL)
             _signal(pid, signal.SIGKILL)
-        if not _wait_gone(root, pidfile, 10):
-            raise JailError("processes %s in %s survive SIGKILL" % (running_pids(root, pidfile), root), step="stop")
-    try:
-        os.unlink(pidfile)
-    except FileNotFoundError:
-        pass
+        if not _wait_gone(root, 10):
+            raise JailError("processes %s in %s survive SIGKILL" % (running_pids(root), root), step="stop")
+    if _pidfile_is_ours(pidfile, root):
+        try:
+            os.unlink(pidfile)
+        except FileNotFoundError:
+            pass
     return bool(pids)
 
 
@@ -471,9 +474,9 @@ def _signal(pid, signum):
         pass
 
 
-def _wait_gone(root, pidfile, seconds):
+def _wait_gone(root, seconds):
     deadline = time.monotonic() + seconds
-    while running_pids(root, pidfile):
+    while running_pids(root):
         if time.monotonic() >= deadline:
             return False
         _reap()

@@ -76,10 +76,15 @@ def users_of(path, exclude_self=True):
     return found
 
 
-def pids_rooted_at(path):
-    """PIDs whose root directory is exactly ``path``: the processes of that jail."""
+def pids_in_root(path):
+    """PIDs whose root directory is ``path`` or below it: the processes of that jail."""
     top = os.path.realpath(path)
-    return [int(pid) for pid in os.listdir(PROC) if pid.isdigit() and _link(pid, "root") == top]
+    found = []
+    for pid in os.listdir(PROC):
+        root = _link(pid, "root") if pid.isdigit() else None
+        if root is not None and is_within(root, top):
+            found.append(int(pid))
+    return found
 
 
 def describe(uses):

@@ -398,7 +398,7 @@ def _launch(module, root, the_plan, pidfile, log_path):
 
 
 def _stop(module, root, pidfile):
-    running = jail.running_pids(root, pidfile)
+    running = jail.running_pids(root)
     if module.check_mode or not (running or mountinfo.mounts_under(root)):
         return dict(changed=bool(running or mountinfo.mounts_under(root)), pids=running)
     with jail.RootLock(root):
@@ -428,7 +428,7 @@ def main():
         if params["state"] == "stopped":
             module.exit_json(**_stop(module, root, pidfile))
         if params["detach"]:
-            running = jail.running_pids(root, pidfile)
+            running = jail.running_pids(root)
             if running:
                 module.exit_json(changed=False, pid=running[0], msg="already running from %s" % root)
         if reason:
