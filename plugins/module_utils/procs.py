@@ -49,13 +49,14 @@ def _uses(pid, top):
             break
     try:
         with open(os.path.join(PROC, pid, "maps"), encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                parts = line.split(None, 5)
-                if len(parts) == 6 and is_within(parts[5].rstrip("\n"), top):
-                    yield "map"
-                    break
+            maps = handle.read()
     except OSError:
-        pass
+        maps = ""
+    # one substring search over the whole file first: most processes map nothing under top
+    if top in maps:
+        fields = (line.split(None, 5) for line in maps.splitlines())
+        if any(len(parts) == 6 and is_within(parts[5], top) for parts in fields):
+            yield "map"
 
 
 def users_of(path, exclude_self=True):
