@@ -16,7 +16,13 @@ Bookkeeping lives beside ``dest`` in ``.<name>.droot/``, never inside the root.
 switched by creating a temporary symlink and rename(2)-ing it over ``current``: a reader
 always finds ``current``, pointing at the old or the new release. Bookkeeping lives in
 ``dest/.droot/``: the lock, state.json (what each release was fetched from, the activation
-history), staging directories and trees waiting for deletion.
+history, the releases rolled back from), staging directories and trees waiting for deletion.
+
+"Previous" is the most recently active release that still exists and was not rolled back
+from: a rollback marks the release it leaves, so a second rollback walks further back instead
+of returning to it, and a release that failed does not become "previous" again. Activating a
+release clears its mark. ``keep`` counts the releases that are not marked first, so releases
+rolled back from never take the place of good ones.
 
 A tree is deleted only when nothing is mounted under it and no live process uses it (root,
 cwd, open files, maps), and the deletion itself never crosses into another mount, so a bind
@@ -333,6 +339,7 @@ class _Target:
         state.setdefault("format", STATE_FORMAT)
         state.setdefault("releases", {})
         state.setdefault("history", [])
+        state.setdefault("rolled_back", [])
         return state
 
     def save_state(self, state):
@@ -476,10 +483,15 @@ class ReleasesTarget(_Target):
         return sorted(name for name in names if RELEASE_ID.match(name) and self.exists(name))
 
     def previous(self, state, current=None):
-        """The release active before ``current``, from the activation history."""
+        """The release active before ``current``, from the activation history.
+
+        Releases rolled back from are skipped, so that rollbacks walk back instead of returning
+        to the release they left.
+        """
         current = self.current() if current is None else current
+        marked = set(state["rolled_back"])
         for release_id in reversed(state["history"]):
-            if release_id != current and self.exists(release_id):
+            if release_id != current and release_id not in marked and self.exists(release_id):
                 return release_id
         return None
 
@@ -496,8 +508,11 @@ class ReleasesTarget(_Target):
             self.discard(old)
         return path
 
-    def activate(self, state, release_id):
-        """Point ``current`` at the release with a temporary symlink renamed over it."""
+    def activate(self, state, release_id, rolled_back_from=None):
+        """Point ``current`` at the release with a temporary symlink renamed over it.
+
+        ``rolled_back_from`` (a rollback's release switched away from) is marked as rolled back.
+        """
         check_release_id(release_id)
         if not self.exists(release_id):
             raise ReleaseError("release %s does not exist in %s" % (release_id, self.releases_dir))
@@ -509,26 +524,34 @@ class ReleasesTarget(_Target):
             os.unlink(tmp)
             raise
         fsync_dir(self.dest)
-        history = [entry for entry in state["history"] if entry != release_id] + [release_id]
-        state["history"] = history[-HISTORY_LIMIT:]
+        record_activation(state, release_id, rolled_back_from)
 
-    def prune(self, state, keep):
-        """Delete releases beyond the newest ``keep``; ``keep=0`` keeps all.
+    def ranked(self, state, extra=()):
+        """Releases on disk (and ``extra`` ids), in the order keep keeps them: those not rolled back
+        from first, each group most recently activated first (never activated last)."""
+        order = {release_id: index for index, release_id in enumerate(state["history"])}
+        marked = set(state["rolled_back"])
+        names = set(self.releases()) | set(extra)
+        return sorted(names, key=lambda r: (r not in marked, order.get(r, -1), r), reverse=True)
 
-        Newest = most recently activated (releases never activated are oldest). Current and
-        previous are never deleted, nor a release with mounts or processes. Returns
-        ``(removed, kept_busy)`` lists of ids.
+    def prune_candidates(self, state, keep, protect=(), current=None, extra=()):
+        """The releases beyond the first ``keep`` of ``ranked()`` that may go; ``keep=0`` keeps all.
+
+        Never the current release, the previous one, or one in ``protect``.
+        """
+        if keep <= 0:
+            return []
+        current = self.current() if current is None else current
+        protected = {current, self.previous(state, current)} | set(protect) | set(extra)
+        return [r for r in self.ranked(state, extra)[keep:] if r not in protected]
+
+    def prune(self, state, keep, protect=()):
+        """Delete the releases ``prune_candidates()`` names, unless busy (mounts, processes).
+
+        Returns ``(removed, kept_busy)`` lists of ids.
         """
         removed, kept_busy = [], []
-        if keep <= 0:
-            return removed, kept_busy
-        order = {release_id: index for index, release_id in enumerate(state["history"])}
-        current = self.current()
-        protected = {current, self.previous(state, current)}
-        newest_first = sorted(self.releases(), key=lambda r: (order.get(r, -1), r), reverse=True)
-        for release_id in newest_first[keep:]:
-            if release_id in protected:
-                continue
+        for release_id in self.prune_candidates(state, keep, protect):
             try:
                 remove_tree(self.path_of(release_id))
             except BusyError as exc:
@@ -536,8 +559,31 @@ class ReleasesTarget(_Target):
                 self.notes.append(str(exc))
                 continue
             removed.append(release_id)
-            state["releases"].pop(release_id, None)
+            forget(state, release_id)
         return removed, kept_busy
+
+    def would_prune(self, state, keep, protect=(), current=None, extra=()):
+        """``(removed, kept_busy)`` as prune would return them, deleting nothing (check mode)."""
+        removed, kept_busy = [], []
+        for release_id in self.prune_candidates(state, keep, protect, current, extra):
+            (kept_busy if busy_reasons(self.path_of(release_id)) else removed).append(release_id)
+        return removed, kept_busy
+
+
+def record_activation(state, release_id, rolled_back_from=None):
+    """Note in ``state`` that ``release_id`` became current, leaving ``rolled_back_from`` by a rollback."""
+    state["history"] = ([entry for entry in state["history"] if entry != release_id] + [release_id])[-HISTORY_LIMIT:]
+    marked = [entry for entry in state["rolled_back"] if entry not in (release_id, rolled_back_from)]
+    if rolled_back_from and rolled_back_from != release_id:
+        marked.append(rolled_back_from)
+    state["rolled_back"] = marked[-HISTORY_LIMIT:]
+
+
+def forget(state, release_id):
+    """Drop a deleted release from ``state``: a release fetched again under its id starts afresh."""
+    state["releases"].pop(release_id, None)
+    state["history"] = [entry for entry in state["history"] if entry != release_id]
+    state["rolled_back"] = [entry for entry in state["rolled_back"] if entry != release_id]
 
 
 class ReplaceTarget(_Target):
@@ -550,9 +596,16 @@ class ReplaceTarget(_Target):
         parent, name = os.path.split(dest)
         if not name:
             raise ReleaseError("dest must not be / with layout replace")
-        if not os.path.isdir(parent):
-            raise ReleaseError("the parent directory %s of dest does not exist: create it first" % parent)
         super().__init__(dest, os.path.join(parent, ".%s.droot" % name))
+
+    def _make_dirs(self):
+        # The parents of dest are created as those of a releases dest are; dest itself comes
+        # with the first tree.
+        parent = os.path.dirname(self.dest)
+        os.makedirs(parent, 0o755, exist_ok=True)
+        if not os.path.isdir(parent):
+            raise ReleaseError("the parent %s of dest is not a directory: choose another dest" % parent)
+        super()._make_dirs()
 
     def current(self, state=None):
         """The recorded release in ``dest``; None when ``dest`` is missing or unknown."""

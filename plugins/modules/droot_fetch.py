@@ -28,6 +28,23 @@ description:
     archive fails the task, staging is removed and O(dest) is left as it was.
   - Nothing is switched until the whole archive was read and verified, and the file system was
     synced.
+  - A release already on the host is not downloaded again. With O(layout=releases), when the
+    manifest's image id (or the sha256) names a release that is on disk and was recorded as fetched
+    from that image, only the manifest is read - the archive is neither downloaded nor looked at,
+    even when its bytes differ (the same image exported again, with other settings or by another
+    engine, need not give the same bytes), and the task switches to that release unless it is active
+    already or O(switch=false).
+  - Modes, with O(layout=releases) - O(src) fetches (and switches to) a release; O(rollback=true)
+    switches back to the previous release (or to O(release)); O(release) without O(src) switches to
+    that release on disk; with neither O(src), O(release) nor O(rollback), the task only applies
+    O(keep). O(switch=false) leaves C(current) where it is in every mode, so that the caller can
+    stop the running release first and switch afterwards with O(release).
+  - The activation history in the bookkeeping directory (never file mtimes) gives the previous
+    release - the most recently active release that still exists, skipping releases that a rollback
+    switched away from. A rollback marks the release it leaves as rolled back, so a second rollback
+    walks further back instead of returning to it; activating a marked release again (a switch with
+    O(release), a fetch of it) clears its mark.
+  - The parent directories of O(dest) are created when missing (mode 0755).
   - Runs hold a lock per O(dest) (flock); a staging directory left by a killed run is removed by the
     next run.
   - A tree is never deleted while anything is mounted under it or a live process has its root, its
@@ -45,7 +62,9 @@ attributes:
     platforms: posix
   check_mode:
     support: full
-    details: Reads the manifest and the object's metadata to report whether a fetch or switch would happen; downloads nothing.
+    details:
+      - Reads the manifest and, when it would download, the object's metadata to report whether a
+        fetch, a switch or a prune would happen (RV(downloaded), RV(removed)); downloads nothing.
   diff_mode:
     support: full
     details: Shows the active release before and after.
@@ -54,13 +73,15 @@ attributes:
     support: full
     details:
       - When the active release came from the same archive (same sha256, or same ETag and size without a
-        checksum), nothing is downloaded and C(changed=false).
+        checksum) or from the same image (same image id in the manifest), nothing is downloaded and
+        C(changed=false).
 options:
   src:
     description:
       - The archive - C(s3://BUCKET/KEY), a local path or C(file:///PATH), or an C(https://) URL.
       - Its manifest is looked up at C(<src>.json).
-      - Required unless O(rollback=true).
+      - Required with O(layout=replace). With O(layout=releases), omit it to switch to a release on disk
+        (O(release), O(rollback)) or only to prune (O(keep)).
     type: str
   dest:
     description:
@@ -87,14 +108,29 @@ options:
       - The release name. Defaults to the first 12 hex digits of the manifest's image id (the same on
         every host), else of O(checksum), else of the archive's sha256 (known after the download).
       - With O(rollback=true), the release to switch to instead of the previous one.
+      - Without O(src) and O(rollback), the release on disk to switch to (or, with O(switch=false), only
+        to check and report); a switch with O(release) marks nothing as rolled back.
       - 1 to 128 letters, digits, C(.), C(_), C(+) or C(-), starting with a letter or digit.
     type: str
   rollback:
     description:
       - Switch C(current) back to the previous release (or to O(release)) without downloading
-        anything. The release switched away from is kept. Needs O(layout=releases).
+        anything. Needs O(layout=releases).
+      - The release switched away from is kept on disk and marked as rolled back - it is skipped when
+        the previous release is chosen and ranks after the releases that were not rolled back for
+        O(keep).
     type: bool
     default: false
+  switch:
+    description:
+      - Whether to point C(current) at the release the task fetched or selected.
+      - With V(false) the release is unpacked and recorded (or checked, when on disk already) but
+        C(current) stays where it is; RV(release) and RV(path) name the release and RV(current) the
+        release still active. A later task switches with O(release) (or O(rollback=true) to mark the
+        release it leaves as rolled back).
+      - V(false) needs O(layout=releases).
+    type: bool
+    default: true
   checksum:
     description:
       - The expected sha256 of the archive as it is stored (compressed), as C(sha256:HEX) or C(HEX).
@@ -103,9 +139,14 @@ options:
   keep:
     description:
       - How many releases to keep with O(layout=releases), counting the active one; C(0) keeps all.
-      - The active and the previous release are never deleted, nor a release with something mounted
-        under it or used by a live process (reported in RV(kept_busy)). Releases that failed to
-        unpack never become releases, so they do not count.
+      - Applied after a fetch from O(src), and on its own when neither O(src), O(release) nor
+        O(rollback) is given; a rollback or a switch with O(release) deletes nothing.
+      - Releases are ranked most recently active first; releases rolled back from rank after all
+        others, so they never take the place of a good release, and releases never activated rank
+        last in their group.
+      - The active and the previous release are never deleted, nor the release of the task, nor a
+        release with something mounted under it or used by a live process (reported in
+        RV(kept_busy)). Releases that failed to unpack never become releases, so they do not count.
     type: int
     default: 3
   if_busy:
@@ -156,20 +197,40 @@ EXAMPLES = r"""
     dest: /var/containers/app
     layout: replace
 
-- name: Roll back to the previous release
+- name: Unpack a release without switching to it, to stop the running one first
+  droot.core.droot_fetch:
+    src: s3://releases/app.tar.zst
+    dest: /var/containers/app
+    switch: false
+    keep: 0
+  register: fetched
+
+- name: Switch to it once the old one is stopped
+  droot.core.droot_fetch:
+    dest: /var/containers/app
+    release: "{{ fetched.release }}"
+
+- name: Roll back to the previous release, marking the one it leaves as rolled back
   droot.core.droot_fetch:
     dest: /var/containers/app
     rollback: true
+
+- name: Only prune, keeping 3 releases
+  droot.core.droot_fetch:
+    dest: /var/containers/app
+    keep: 3
 """
 
 RETURN = r"""
 release:
-  description: The active release after the task.
+  description:
+    - The release the task fetched, switched to or selected - the active one after the task unless
+      O(switch=false); when only pruning, the active release (null when there is none).
   returned: success
   type: str
   sample: 3f2a9c81d0e4
 path:
-  description: The directory of the active release (C(dest/releases/<id>), or O(dest) with O(layout=replace)).
+  description: The directory of RV(release) (C(dest/releases/<id>), or O(dest) with O(layout=replace)).
   returned: success
   type: str
   sample: /var/containers/app/releases/3f2a9c81d0e4
@@ -177,8 +238,27 @@ previous:
   description: The release that was active before the task (null when there was none).
   returned: success
   type: str
+current:
+  description: The release active after the task (with O(switch=false), the one still active).
+  returned: success
+  type: str
+  sample: 0c1d2e3f4a5b
+releases:
+  description:
+    - The releases on disk after the task, in the order O(keep) ranks them - most recently active
+      first, releases rolled back from after the others.
+  returned: with O(layout=releases)
+  type: list
+  elements: str
+rolled_back:
+  description: Releases on disk that a rollback switched away from; they are never chosen as the previous release.
+  returned: with O(layout=releases)
+  type: list
+  elements: str
 sha256:
-  description: sha256 of the archive bytes (null for a rollback to a release with no record).
+  description:
+    - sha256 of the archive the release was unpacked from (null for a release with no record). For a release
+      found on the host by its image id, that of the archive fetched then, not of O(src).
   returned: success
   type: str
 archive_size:
@@ -186,7 +266,7 @@ archive_size:
   returned: success
   type: int
 downloaded:
-  description: Whether the archive was downloaded by this task.
+  description: Whether the archive was downloaded by this task; in check mode, whether it would be.
   returned: success
   type: bool
 removed:
@@ -273,67 +353,110 @@ def read_manifest(src, opts):
 
 
 class Plan:
-    """What the task has to do, decided before anything is written or downloaded."""
+    """What the task does, decided before anything is written or downloaded."""
 
     def __init__(self):
-        self.release = None        # the target release id, when known before downloading
-        self.sha256 = None         # the expected sha256, when known
+        self.release = None           # the release fetched, switched to or kept; None: named after the download
+        self.action = "none"          # "none", "switch" (to a release on disk) or "fetch"
+        self.rolled_back_from = None  # the release a rollback leaves, marked as rolled back
+        self.sha256 = None            # the expected sha256, when known
         self.size = None
-        self.action = None         # "none", "switch" (existing release) or "fetch"
         self.object = None
         self.manifest = None
 
 
-def make_plan(params, target, state, current, opts):
+def require_object(src, opts):
+    info = store.stat(src, opts)
+    if info is None:
+        raise FetchError("there is no archive at %s: check src, or export the image first" % src, step="download")
+    return info
+
+
+def require_release(target, release_id, step):
+    if not target.exists(release_id):
+        raise FetchError("release %s does not exist in %s: available are %s"
+                         % (release_id, target.releases_dir, ", ".join(target.releases()) or "none"), step=step)
+
+
+def plan_fetch(params, target, state, current, opts):
+    """A fetch from ``src``; a release already on the host is used without touching the archive."""
     plan = Plan()
     src = params["src"]
     plan.manifest = read_manifest(src, opts)
     checksum = parse_checksum(params["checksum"])
-    plan.object = store.stat(src, opts)
-    if plan.object is None:
-        raise FetchError("there is no archive at %s: check src, or export the image first" % src,
-                         step="download")
+    image_id = None
     if plan.manifest is not None:
         plan.sha256 = plan.manifest["sha256"]
         plan.size = plan.manifest.get("size")
+        image_id = plan.manifest.get("image_id") or None
         if checksum is not None and checksum != plan.sha256:
             raise FetchError("checksum %s does not match the manifest's sha256 %s: fix the checksum option"
                              % (checksum, plan.sha256), step="manifest")
-        if plan.size is not None and plan.object.size is not None and plan.size != plan.object.size:
-            raise FetchError("%s is %d bytes but its manifest says %d: the archive was changed or is being "
-                             "rewritten; export it again" % (src, plan.object.size, plan.size), step="manifest")
     else:
         plan.sha256 = checksum
     plan.release = params["release"]
-    if plan.release is None and plan.manifest is not None and plan.manifest.get("image_id"):
-        plan.release = releases.release_id_from_image_id(plan.manifest["image_id"])
+    if plan.release is None and image_id is not None:
+        plan.release = releases.release_id_from_image_id(image_id)
     if plan.release is None and plan.sha256 is not None:
         plan.release = plan.sha256[:12]
     if plan.release is not None:
         releases.check_release_id(plan.release)
+    if plan.sha256 is None:
+        # Neither manifest nor checksum: only the object's ETag and size tell an archive fetched before.
+        plan.object = require_object(src, opts)
 
-    def same_archive(info):
+    def same(info):
+        """Whether a recorded release holds this archive's tree: the same bytes, or the same image
+        (an image exported again is the same tree in other bytes)."""
         if not info:
             return False
         if plan.sha256 is not None:
-            return info.get("sha256") == plan.sha256
-        # No checksum known before downloading: the same object, unchanged, is the same archive.
+            return info.get("sha256") == plan.sha256 or (image_id is not None and info.get("image_id") == image_id)
         return (info.get("source") == src and plan.object.etag is not None
                 and info.get("etag") == plan.object.etag and info.get("size") == plan.object.size)
 
     recorded = state["releases"]
-    if current is not None and (plan.release in (None, current)) and same_archive(recorded.get(current)):
+    if current is not None and plan.release in (None, current) and same(recorded.get(current)):
         plan.release = current
-        plan.action = "none"
         return plan
     if target.layout == "releases":
         candidates = [plan.release] if plan.release is not None else sorted(recorded)
         for release_id in candidates:
-            if target.exists(release_id) and same_archive(recorded.get(release_id)):
+            if target.exists(release_id) and same(recorded.get(release_id)):
                 plan.release = release_id
                 plan.action = "switch"
                 return plan
+    if plan.object is None:
+        plan.object = require_object(src, opts)
+    if plan.size is not None and plan.object.size is not None and plan.size != plan.object.size:
+        raise FetchError("%s is %d bytes but its manifest says %d: the archive was changed or is being "
+                         "rewritten; export it again" % (src, plan.object.size, plan.size), step="manifest")
     plan.action = "fetch"
+    return plan
+
+
+def plan_task(params, target, state, current, opts):
+    """The plan of each mode: a fetch (src), a rollback, a switch to a release on disk (release
+    without src), or only keep (neither)."""
+    if params["src"] and not params["rollback"]:
+        return plan_fetch(params, target, state, current, opts)
+    plan = Plan()
+    if params["rollback"]:
+        plan.release = params["release"] or target.previous(state, current)
+        if plan.release is None:
+            skipped = [r for r in state["rolled_back"] if target.exists(r) and r != current]
+            raise FetchError("there is no previous release to roll back to in %s%s" % (
+                target.releases_dir, (" (releases rolled back from are skipped: %s; name one with release)"
+                                      % ", ".join(skipped)) if skipped else ""), step="rollback")
+        require_release(target, plan.release, "rollback")
+        plan.rolled_back_from = current
+    elif params["release"]:
+        plan.release = params["release"]
+        require_release(target, plan.release, "switch")
+    else:
+        plan.release = current
+    if plan.release != current:
+        plan.action = "switch"
     return plan
 
 
@@ -386,17 +509,30 @@ def describe(release, path, sha256):
     return "release: %s\npath: %s\nsha256: %s\n" % (release, path, sha256 or "unknown")
 
 
-def run(module):
-    params = module.params
+def prunes(params):
+    """keep applies after a fetch and on its own; a rollback or a switch by name deletes nothing."""
+    return params["layout"] == "releases" and not params["rollback"] and (params["src"] or not params["release"])
+
+
+def check_options(params):
     if params["rollback"] and params["layout"] != "releases":
         raise FetchError("rollback needs layout releases: a replace layout keeps no old trees", step="options")
-    if not params["rollback"] and not params["src"]:
-        raise FetchError("src is required unless rollback is true", step="options")
+    if params["layout"] == "replace" and not params["src"]:
+        raise FetchError("src is required with layout replace: without it droot_fetch switches between or "
+                         "prunes releases, which needs layout releases", step="options")
+    if params["layout"] == "replace" and not params["switch"]:
+        raise FetchError("switch=false needs layout releases: with layout replace dest is the root itself",
+                         step="options")
     if params["keep"] < 0:
         raise FetchError("keep must be 0 (keep all) or more", step="options")
     if params["release"] is not None:
         releases.check_release_id(params["release"])
-    if (params["src"] or "").startswith("s3://"):
+
+
+def run(module):
+    params = module.params
+    check_options(params)
+    if (params["src"] or "").startswith("s3://") and not params["rollback"]:
         store.BOTO3.require(module, reason="to read s3:// locations")
     opts = store.S3Options.from_params(params)
     target = releases.open_target(params["dest"], params["layout"])
@@ -405,101 +541,86 @@ def run(module):
     with target.locked(params["lock_timeout"]):
         target.recover()
         state = target.load_state()
-        current = target.current()
-        if params["rollback"]:
-            return rollback(module, target, state, current)
-        plan = make_plan(params, target, state, current, opts)
-        result = dict(changed=False, previous=current, downloaded=False, removed=[], kept_busy=[],
-                      kept_old=None)
+        before = target.current()
+        plan = plan_task(params, target, state, before, opts)
+        result = dict(changed=False, downloaded=False, removed=[], kept_busy=[], kept_old=None)
         if plan.action == "fetch":
             staging, sha256, size, stats = download(params, target, plan, opts)
-            release = plan.release or sha256[:12]
-            releases.check_release_id(release)
+            plan.release = plan.release or sha256[:12]
+            releases.check_release_id(plan.release)
             info = dict(sha256=sha256, size=size, source=params["src"], etag=plan.object.etag,
                         image_id=(plan.manifest or {}).get("image_id"))
             if target.layout == "releases":
-                target.install(staging, release)
-                state["releases"][release] = info
-                target.activate(state, release)
+                target.install(staging, plan.release)
+                state["releases"][plan.release] = info
             else:
-                result["kept_old"] = target.install(staging, release, state, params["if_busy"])
-                state["releases"] = {release: info}
-            target.save_state(state)
+                result["kept_old"] = target.install(staging, plan.release, state, params["if_busy"])
+                state["releases"] = {plan.release: info}
             result.update(changed=True, downloaded=True, stats=stats)
-        elif plan.action == "switch":
-            release = plan.release
-            target.activate(state, release)
-            target.save_state(state)
+        switching = plan.action != "none" and params["switch"] and target.layout == "releases"
+        if switching:
+            target.activate(state, plan.release, plan.rolled_back_from)
             result["changed"] = True
-        else:
-            release = current
-        if target.layout == "releases":
-            result["removed"], result["kept_busy"] = target.prune(state, params["keep"])
-            if result["removed"]:
-                target.save_state(state)
-                result["changed"] = True
-        info = state["releases"].get(release, {})
-        path = target.path_of(release) if target.layout == "releases" else target.dest
-        result.update(release=release, path=path, sha256=info.get("sha256"), archive_size=info.get("size"),
-                      notes=target.notes)
-        if result["changed"] and module._diff:
-            before_info = state["releases"].get(current, {}) if current else {}
-            before_path = (target.path_of(current) if target.layout == "releases" else target.dest) \
-                if current else None
-            result["diff"] = dict(before=describe(current, before_path, before_info.get("sha256")),
-                                  after=describe(release, path, info.get("sha256")))
-        return result
-
-
-def rollback(module, target, state, current):
-    wanted = module.params["release"] or target.previous(state, current)
-    if wanted is None:
-        raise FetchError("there is no previous release to roll back to in %s" % target.releases_dir,
-                         step="rollback")
-    if not target.exists(wanted):
-        raise FetchError("release %s does not exist in %s: available are %s"
-                         % (wanted, target.releases_dir, ", ".join(target.releases()) or "none"), step="rollback")
-    changed = wanted != current
-    if changed:
-        target.activate(state, wanted)
-        target.save_state(state)
-    info = state["releases"].get(wanted, {})
-    result = dict(changed=changed, release=wanted, path=target.path_of(wanted), previous=current,
-                  sha256=info.get("sha256"), archive_size=info.get("size"), downloaded=False, removed=[],
-                  kept_busy=[], kept_old=None, notes=target.notes)
-    if changed and module._diff:
-        result["diff"] = dict(before=describe(current, target.path_of(current) if current else None,
-                                              state["releases"].get(current, {}).get("sha256")),
-                              after=describe(wanted, target.path_of(wanted), info.get("sha256")))
-    return result
+        if prunes(params):
+            result["removed"], result["kept_busy"] = target.prune(state, params["keep"], protect=[plan.release])
+            result["changed"] = result["changed"] or bool(result["removed"])
+        if result["changed"]:
+            target.save_state(state)
+        after = target.current()
+        return report(module, target, state, plan, before, after, result)
 
 
 def plan_only(module, target, opts):
-    """Check mode: decide without locking, writing or downloading."""
+    """Check mode: decide without locking, writing or downloading; report what a run would do."""
     params = module.params
     state = target.load_state()
-    current = target.current()
-    if params["rollback"]:
-        wanted = params["release"] or target.previous(state, current)
-        if wanted is None or not target.exists(wanted):
-            raise FetchError("there is no release %s to roll back to" % (wanted or "(previous)"), step="rollback")
-        release, changed, sha256 = wanted, wanted != current, state["releases"].get(wanted, {}).get("sha256")
+    before = target.current()
+    plan = plan_task(params, target, state, before, opts)
+    after = before
+    fetching = plan.action == "fetch"
+    result = dict(changed=fetching, downloaded=fetching, removed=[], kept_busy=[], kept_old=None)
+    if fetching and target.layout == "replace":
+        after = plan.release
+    new = [plan.release] if fetching and plan.release else []
+    if target.layout == "releases":
+        if plan.action != "none" and params["switch"]:
+            after = plan.release
+            releases.record_activation(state, plan.release, plan.rolled_back_from)
+            result["changed"] = True
+        if prunes(params):
+            result["removed"], result["kept_busy"] = target.would_prune(
+                state, params["keep"], protect=[plan.release], current=after, extra=new)
+            result["changed"] = result["changed"] or bool(result["removed"])
+            for release_id in result["removed"]:
+                releases.forget(state, release_id)
+    return report(module, target, state, plan, before, after, result, would_fetch=new)
+
+
+def report(module, target, state, plan, before, after, result, would_fetch=()):
+    """The result: the task's release, the active release before and after, the releases left."""
+    release = plan.release
+    fetching = plan.action == "fetch"
+    info = state["releases"].get(release or "", {})
+    sha256 = info.get("sha256") or (plan.sha256 if fetching else None)
+    if target.layout == "releases":
+        def path_of(release_id):
+            return target.path_of(release_id) if release_id else None
+        on_disk = target.ranked(state, would_fetch)
+        result.update(releases=[r for r in on_disk if r not in result["removed"]],
+                      rolled_back=[r for r in state["rolled_back"] if r in on_disk])
     else:
-        plan = make_plan(params, target, state, current, opts)
-        release, changed = plan.release, plan.action != "none"
-        sha256 = plan.sha256 or state["releases"].get(release or "", {}).get("sha256")
-    path = None
-    if release is not None:
-        path = target.path_of(release) if target.layout == "releases" else target.dest
-    result = dict(changed=changed, release=release, path=path, previous=current, sha256=sha256,
-                  downloaded=False, removed=[], kept_busy=[], kept_old=None, notes=[])
-    if changed and module._diff:
-        before_path = None
-        if current:
-            before_path = target.path_of(current) if target.layout == "releases" else target.dest
+        def path_of(release_id):
+            return target.dest if release_id else None
+    result.update(release=release, path=path_of(release), previous=before, current=after, sha256=sha256,
+                  archive_size=info.get("size", plan.size if fetching else None), notes=target.notes)
+    if result["changed"] and module._diff:
+        after_name = after
+        if after is None and fetching and module.params["switch"]:
+            after_name = "(named after the archive's sha256)"
         result["diff"] = dict(
-            before=describe(current, before_path, state["releases"].get(current or "", {}).get("sha256")),
-            after=describe(release or "(named after the archive's sha256)", path, sha256))
+            before=describe(before, path_of(before), state["releases"].get(before or "", {}).get("sha256")),
+            after=describe(after_name, path_of(after),
+                           sha256 if after == release else state["releases"].get(after or "", {}).get("sha256")))
     return result
 
 
@@ -510,6 +631,7 @@ def main():
         layout=dict(type="str", choices=["releases", "replace"], default="releases"),
         release=dict(type="str"),
         rollback=dict(type="bool", default=False),
+        switch=dict(type="bool", default=True),
         checksum=dict(type="str"),
         keep=dict(type="int", default=3),
         if_busy=dict(type="str", choices=["fail", "keep"], default="fail"),

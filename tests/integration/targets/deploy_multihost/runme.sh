@@ -14,32 +14,38 @@ export ANSIBLE_FORKS=3
 export ANSIBLE_NOCOLOR=true
 export ANSIBLE_FORCE_COLOR=false
 
-work=$(mktemp -d /tmp/droot-hosts.XXXXXX)
+# Names and ports of this run (another run on the same machine needs its own): host N is the
+# container $name-N, the app's images are $name-app:VERSION, the bucket is $name.
+name=droot-hosts
+work=$(mktemp -d /tmp/$name.XXXXXX)
 moto_port=5071     # this target's own moto_server
-proxy_base=15400   # host N: S3 proxy 15400+N, app 18400+N, sshd 22400+N
+proxy_base=15400   # host N: S3 proxy proxy_base+N, app app_base+N, sshd ssh_base+N
 app_base=18400
+ssh_base=22400
 base=/var/containers/webapp
 proxy_pid=
 
 cleanup() {
     set +e
     [ -n "$proxy_pid" ] && kill "$proxy_pid"
-    ansible-playbook teardown.yml >/dev/null
-    docker rmi droot-hosts-app:v1 droot-hosts-app:v2 droot-hosts-app:v3 droot-hosts-app:v4 >/dev/null
+    ansible-playbook teardown.yml -e setup_hosts_prefix="$name-" >/dev/null
+    docker rmi "$name-app:v1" "$name-app:v2" "$name-app:v3" "$name-app:v4" >/dev/null
     AWS_ACCESS_KEY_ID=droothosts AWS_SECRET_ACCESS_KEY=droothosts-secret AWS_DEFAULT_REGION=us-east-1 \
-        aws --endpoint-url "http://127.0.0.1:$moto_port" s3 rb --force s3://droot-hosts >/dev/null
+        aws --endpoint-url "http://127.0.0.1:$moto_port" s3 rb --force "s3://$name" >/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-ansible-playbook setup.yml -e setup_hosts_dir="$work" -e droot_test_s3_port=$moto_port
+ansible-playbook setup.yml -e setup_hosts_dir="$work" -e droot_test_s3_port=$moto_port \
+    -e setup_hosts_prefix="$name-" -e "{\"setup_hosts_ssh_port\": $ssh_base}" -e hosts_name="$name"
 echo "set-up: $SECONDS s"
 
 # The hosts' own variables: the app's port, the S3 proxy port, and host 2's broken version.
 for n in 1 2 3; do
-    sed -i "s/^droot-hosts-$n .*/& app_port=$((app_base + n)) s3_proxy_port=$((proxy_base + n))/" "$work/inventory.ini"
+    sed -i "s/^$name-$n .*/& app_port=$((app_base + n)) s3_proxy_port=$((proxy_base + n))/" "$work/inventory.ini"
 done
-sed -i 's/^droot-hosts-2 .*/& app_broken=v3/' "$work/inventory.ini"
+sed -i "s/^$name-2 .*/& app_broken=v3/" "$work/inventory.ini"
+echo "hosts_name=$name" >>"$work/inventory.ini"
 cat "$work/inventory.ini"
 
 mkdir "$work/control"
@@ -64,12 +70,12 @@ play() {
     echo "play $name: exit $play_rc after $((SECONDS - start)) s"
 }
 fail() { echo "FAILED: $*" >&2; exit 1; }
-release_of() { docker image inspect --format '{{.Id}}' "droot-hosts-app:$1" | sed 's/^sha256://' | cut -c1-12; }
+release_of() { docker image inspect --format '{{.Id}}' "$name-app:$1" | sed 's/^sha256://' | cut -c1-12; }
 serves() { curl -fsS --max-time 5 "http://127.0.0.1:$((app_base + $1))/" 2>/dev/null || true; }
 expect_serves() { # HOST VERSION
     [ "$(serves "$1")" = "webapp $2" ] || fail "host $1 serves '$(serves "$1")', not 'webapp $2'"
 }
-on_host() { local n=$1; shift; docker exec "droot-hosts-$n" "$@"; }
+on_host() { local n=$1; shift; docker exec "$name-$n" "$@"; }
 current_of() { on_host "$1" readlink "$base/current"; }
 expect_current() { # HOST VERSION
     [ "$(current_of "$1")" = "releases/$(release_of "$2")" ] || fail "host $1: current is $(current_of "$1"), not $2"
@@ -77,7 +83,7 @@ expect_current() { # HOST VERSION
 has_release() { on_host "$1" test -d "$base/releases/$(release_of "$2")"; }
 recap() { # LOG HOST FIELD: the host's number in the PLAY RECAP, "absent" when not listed
     local value
-    value=$(sed -n "/^PLAY RECAP/,\$ s/^droot-hosts-$2 *: .*\\b$3=\\([0-9]*\\).*/\\1/p" "$work/$1.log")
+    value=$(sed -n "/^PLAY RECAP/,\$ s/^$name-$2 *: .*\\b$3=\\([0-9]*\\).*/\\1/p" "$work/$1.log")
     echo "${value:-absent}"
 }
 # The output of a task of the role in a play's log.
@@ -157,9 +163,14 @@ expect_current 3 v2
 [ "$(recap v3 3 ok)" = absent ] || fail "host 3 ran tasks"
 [ "$(recap v3 2 failed)" = 1 ] || fail "host 2 did not fail"
 [ "$(recap v3 1 failed)" = 0 ] || fail "host 1 failed"
-grep -E "^fatal: \[droot-hosts-2\]: FAILED! => .*deploy of webapp release $(release_of v3) failed on droot-hosts-2 at step health .*back on release $(release_of v2), which passed its health check" "$work/v3.log" ||
+grep -E "^fatal: \[$name-2\]: FAILED! => .*deploy of webapp release $(release_of v3) failed on $name-2 at step health .*back on release $(release_of v2), which passed its health check" "$work/v3.log" ||
     fail "no failure of host 2 naming the health step and the release it went back to"
 grep -q "NO MORE HOSTS LEFT" "$work/v3.log"
+# The restore marked v3 as rolled back on host 2: going back from v2 now means v1, never v3.
+ansible -i "$work/inventory.ini" "$name-2" -m droot.core.droot_fetch -a "dest=$base rollback=true" --check -o \
+    >"$work/v3-previous.log" || fail "droot_fetch could not tell host 2's previous release"
+grep -Eq "\"release\": ?\"$(release_of v1)\"" "$work/v3-previous.log" ||
+    fail "host 2 would roll back to $(grep -Eo '"release": ?"[^"]*"' "$work/v3-previous.log"), not to v1"
 
 # --- host 2 killed in the middle of its download: it fails alone, a rerun finishes -------------
 
@@ -170,18 +181,18 @@ for _ in $(seq 600); do [ -e "$work/control/stalled-$((proxy_base + 2))" ] && br
 [ -e "$work/control/stalled-$((proxy_base + 2))" ] || fail "host 2 never started to download v4"
 staging=$(on_host 2 ls "$base/.droot/staging")
 [ -n "$staging" ] || fail "host 2 is not unpacking"
-docker kill droot-hosts-2
+docker kill "$name-2"
 rm "$work/control/stall-$((proxy_base + 2))"
 wait $player || true
-grep -q "^fatal: \[droot-hosts-2\]: UNREACHABLE" "$work/v4.log" || grep -q "^fatal: \[droot-hosts-2\]: FAILED" "$work/v4.log" ||
+grep -q "^fatal: \[$name-2\]: UNREACHABLE" "$work/v4.log" || grep -q "^fatal: \[$name-2\]: FAILED" "$work/v4.log" ||
     fail "host 2's death was not reported"
 for n in 1 3; do
     expect_serves $n v4
     [ "$(recap v4 $n failed)" = 0 ] || fail "host $n failed with host 2"
 done
 
-docker start droot-hosts-2
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/22402) 2>/dev/null && break; sleep 0.1; done
+docker start "$name-2"
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$((ssh_base + 2))") 2>/dev/null && break; sleep 0.1; done
 # Nothing half-done became a release; the staging directory waits for the next run.
 expect_current 2 v2
 ! has_release 2 v4 || fail "host 2 has a v4 release from a killed download"
@@ -193,19 +204,25 @@ for n in 1 2 3; do expect_serves $n v4; expect_current $n v4; done
 [ "$(recap v4-rerun 1 changed)" = 0 ] || fail "host 1 changed on the rerun"
 [ "$(recap v4-rerun 3 changed)" = 0 ] || fail "host 3 changed on the rerun"
 [ -z "$(on_host 2 ls "$base/.droot/staging")" ] || fail "the killed download's staging directory is still there"
+# keep (3) counted only good releases on host 2: the prune deleted the failed v3, not v1.
+for version in v1 v2 v4; do has_release 2 $version || fail "host 2 lost $version"; done
+! has_release 2 v3 || fail "host 2 kept the failed v3 in place of a good release"
 
 # --- a directory store on the controller: the archive is copied to the host -------------------
 # The host also lacks a library the modules need: the prepare step installs Debian's package.
 on_host 3 dpkg --remove python3-zstandard
 if on_host 3 python3 -c 'import zstandard' 2>/dev/null; then fail "python3-zstandard is still there"; fi
 
-local_args=(-e app_version=v1 -e droot_app=webapp-local -e "droot_store=$work/store" --limit droot-hosts-3
+local_args=(-e app_version=v1 -e droot_app=webapp-local -e "droot_store=$work/store" --limit "$name-3"
     -e app_port=$((app_base + 100)) -e droot_health_url=http://127.0.0.1:$((app_base + 100))/)
+play local-check deploy.yml "${local_args[@]}" --check
+[ "$play_rc" -eq 0 ] || fail "the check-mode deploy from the directory store failed"
+if on_host 3 test -e /var/containers/webapp-local; then fail "check mode created the app's directory"; fi
 play local deploy.yml "${local_args[@]}"
 [ "$play_rc" -eq 0 ] || fail "deploy from the directory store failed"
 [ "$(curl -fsS "http://127.0.0.1:$((app_base + 100))/")" = "webapp v1" ] || fail "the app from the directory store does not answer"
 on_host 3 python3 -c 'import zstandard' || fail "the prepare step did not install python3-zstandard"
-copied() { task_output "$1" "Copy the archive, then its manifest, from the controller's store" | grep -q '^changed: \[droot-hosts-3\]'; }
+copied() { task_output "$1" "Copy the archive, then its manifest, from the controller's store" | grep -q "^changed: \[$name-3\]"; }
 copied local || fail "the archive was not copied to the host"
 if on_host 3 test -e /var/cache/droot/webapp-local/webapp-local.tar.zst; then fail "the host's copy of the archive stayed"; fi
 release_before=$(on_host 3 stat -c '%i %Y' "/var/containers/webapp-local/releases/$(release_of v1)")
@@ -214,5 +231,16 @@ play local-again deploy.yml "${local_args[@]}"
 if copied local-again; then fail "the archive was copied again"; fi
 [ "$release_before" = "$(on_host 3 stat -c '%i %Y' "/var/containers/webapp-local/releases/$(release_of v1)")" ] ||
     fail "the release was unpacked again"
+
+# --- two rollbacks walk back, never to the release the first one left ----------------------------
+# Host 1 went v1 v2 v3 v4 (v1 pruned); hosts 2 and 3 went v1 v2 v4 (host 2's v3 failed).
+play rollback-1 rollback.yml
+[ "$play_rc" -eq 0 ] || fail "the first rollback failed"
+play rollback-2 rollback.yml
+[ "$play_rc" -eq 0 ] || fail "the second rollback failed"
+expect_serves 1 v2
+expect_current 1 v2
+for n in 2 3; do expect_serves $n v1; expect_current $n v1; done
+for n in 1 2 3; do has_release $n v4 || fail "host $n: a rollback deleted v4"; done
 
 echo "deploy_multihost: all scenarios passed"

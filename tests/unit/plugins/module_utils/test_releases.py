@@ -232,6 +232,78 @@ def test_prune_after_rollback_keeps_the_rolled_back_release(target):
     assert target.current() == "r2" and target.previous(state) == "r3"
 
 
+def test_rollbacks_walk_back_instead_of_returning(target):
+    state = target.load_state()
+    for name in ("r1", "r2", "r3"):
+        add_release(target, state, name)
+    target.activate(state, "r2", rolled_back_from="r3")
+    assert target.previous(state) == "r1", "r3 was rolled back from: it is not the previous release"
+    target.activate(state, "r1", rolled_back_from="r2")
+    assert target.previous(state) is None
+    assert state["rolled_back"] == ["r3", "r2"]
+
+
+def test_activating_a_rolled_back_release_clears_its_mark(target):
+    state = target.load_state()
+    for name in ("r1", "r2"):
+        add_release(target, state, name)
+    target.activate(state, "r1", rolled_back_from="r2")
+    target.activate(state, "r2")
+    assert state["rolled_back"] == [] and target.previous(state) == "r1"
+
+
+def test_a_failed_release_is_skipped_after_the_restore(target):
+    """deploy r3 over r2, r3 fails and r2 is put back: going back from r2 means r1, never r3."""
+    state = target.load_state()
+    for name in ("r1", "r2", "r3"):
+        add_release(target, state, name)
+    target.activate(state, "r2", rolled_back_from="r3")
+    assert state["history"] == ["r1", "r3", "r2"]
+    assert target.previous(state) == "r1"
+
+
+def test_rolled_back_releases_do_not_take_keep_slots(target):
+    state = target.load_state()
+    for name in ("r1", "r2", "r3", "r4"):
+        add_release(target, state, name)
+    target.activate(state, "r3", rolled_back_from="r4")
+    assert target.ranked(state) == ["r3", "r2", "r1", "r4"]
+    assert target.would_prune(state, 3) == (["r4"], [])
+    removed, busy = target.prune(state, 3)
+    assert removed == ["r4"] and busy == []
+    assert target.releases() == ["r1", "r2", "r3"], "the good releases keep their places"
+    assert "r4" not in state["history"] and "r4" not in state["rolled_back"] and "r4" not in state["releases"]
+
+
+def test_a_rolled_back_release_stays_while_there_is_room(target):
+    state = target.load_state()
+    for name in ("r1", "r2"):
+        add_release(target, state, name)
+    target.activate(state, "r1", rolled_back_from="r2")
+    assert target.prune(state, 3) == ([], [])
+    assert target.releases() == ["r1", "r2"]
+
+
+def test_prune_spares_the_release_of_the_task(target):
+    """A release fetched without switching is never activated yet: it ranks last, but stays."""
+    state = target.load_state()
+    for name in ("r1", "r2", "r3"):
+        add_release(target, state, name)
+    add_release(target, state, "fresh", activate=False)
+    assert target.would_prune(state, 2, protect=["fresh"]) == (["r1"], [])
+    assert target.prune(state, 2, protect=["fresh"])[0] == ["r1"]
+    assert target.releases() == ["fresh", "r2", "r3"]
+
+
+def test_check_mode_prune_counts_the_release_it_would_fetch(target):
+    state = target.load_state()
+    for name in ("r1", "r2", "r3"):
+        add_release(target, state, name)
+    releases.record_activation(state, "new")
+    assert target.would_prune(state, 3, protect=["new"], current="new", extra=["new"]) == (["r1"], [])
+    assert target.releases() == ["r1", "r2", "r3"]
+
+
 def test_keep_zero_keeps_everything(target):
     state = target.load_state()
     for name in ("r1", "r2", "r3", "r4"):
@@ -400,3 +472,15 @@ def test_missing_parents_of_dest_are_created(tmp_path):
     target = releases.ReleasesTarget(str(tmp_path / "srv" / "containers" / "app"))
     with target.locked(1):
         assert os.path.isdir(target.releases_dir) and os.path.isdir(target.staging_dir)
+
+
+def test_missing_parents_of_a_replace_dest_are_created(tmp_path):
+    target = releases.ReplaceTarget(str(tmp_path / "srv" / "roots" / "app"))
+    assert not os.path.exists(tmp_path / "srv")
+    with target.locked(1):
+        state = target.load_state()
+        staging = target.new_staging()
+        make_tree(staging, "one")
+        target.install(staging, "one", state)
+    assert marker(target.dest) == "one"
+    assert os.stat(tmp_path / "srv" / "roots").st_mode & 0o777 == 0o755
