@@ -16,17 +16,19 @@ dump text. Usage: bench_export.py [--image NAME] [--endpoint URL] [--runs N]
 import argparse
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COLLECTION = os.path.dirname(HERE)
 MODULE = os.path.join(COLLECTION, "plugins", "modules", "droot_export.py")
+sys.path.insert(0, HERE)
+import bench_fetch  # noqa: E402  pylint: disable=wrong-import-position
 BENCH_IMAGE = "droot-bench/export-1g:latest"
 BENCH_DOCKERFILE = """\
 FROM droot-test/busybox:latest
@@ -61,48 +63,49 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start_moto():
-    port = free_port()
-    log = open(os.path.join(tempfile.gettempdir(), "droot-bench-moto-%d.log" % port), "w")
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=log, stderr=log)
-    endpoint = "http://127.0.0.1:%d" % port
-    for _attempt in range(100):
-        try:
-            urllib.request.urlopen(endpoint + "/moto-api/data.json").read()
-            return process, endpoint
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    sys.exit("moto_server did not start; see %s" % log.name)
-
-
 def make_bucket(endpoint, bucket):
     import boto3
     boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
                  region_name="us-east-1").create_bucket(Bucket=bucket)
 
 
+def aws_cli():
+    return shutil.which("aws", path=os.path.dirname(sys.executable)) or shutil.which("aws")
+
+
+def export_script(image, consumer):
+    """``docker export`` of a container made for it, piped into ``consumer`` (a shell pipeline), as one bash
+    script with the container's removal included (bench/run.py measures such a script whole)."""
+    name = shlex.quote("droot-bench-seed-%s" % os.urandom(6).hex())
+    return ("set -e -o pipefail\n"
+            "docker create --name %s --network none %s /bin/true >/dev/null\n"
+            "trap 'docker rm -f %s >/dev/null' EXIT\n"
+            "docker export %s | %s\n" % (name, shlex.quote(image), name, name, consumer))
+
+
+def seed_script(image, endpoint, url):
+    """The seed pipeline: docker create; docker export | gzip -cq | aws s3 cp -; docker rm."""
+    return export_script(image, "gzip -cq | %s s3 cp --endpoint-url %s - %s"
+                         % (shlex.quote(aws_cli()), shlex.quote(endpoint), shlex.quote(url)))
+
+
 def seed_pipeline(image, endpoint, url):
-    aws = shutil.which("aws", path=os.path.dirname(sys.executable)) or shutil.which("aws")
-    env = dict(os.environ, **CREDENTIALS)
     start = time.monotonic()
-    container = run(["docker", "create", "--network", "none", image, "/bin/true"],
-                    stdout=subprocess.PIPE, text=True).stdout.strip()
-    try:
-        run(["bash", "-o", "pipefail", "-c", "docker export %s | gzip -cq | %s s3 cp --endpoint-url %s - %s"
-             % (container, aws, endpoint, url)], env=env)
-    finally:
-        run(["docker", "rm", "-f", container], stdout=subprocess.DEVNULL)
+    run(["bash", "-c", seed_script(image, endpoint, url)], env=dict(os.environ, **CREDENTIALS))
     return time.monotonic() - start
 
 
-def droot_export(image, endpoint, url, extra):
-    args = dict({"image": image, "dest": url, "endpoint_url": endpoint, "region": "us-east-1",
-                 "access_key": "bench", "secret_key": "bench", "force": True}, **extra)
+def module_args(image, endpoint, url, extra=None):
+    """droot_export's arguments for a run against the benchmark's S3 endpoint."""
+    return dict({"image": image, "dest": url, "endpoint_url": endpoint, "region": "us-east-1",
+                 "access_key": "bench", "secret_key": "bench", "force": True}, **(extra or {}))
+
+
+def droot_export(image, endpoint, url, extra, collections):
+    args = module_args(image, endpoint, url, extra)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump({"ANSIBLE_MODULE_ARGS": args}, handle)
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(COLLECTION))))
+    env = dict(os.environ, PYTHONPATH=collections)
     start = time.monotonic()
     process = subprocess.Popen([sys.executable, MODULE, handle.name], stdout=subprocess.PIPE, env=env)
     output = process.stdout.read()
@@ -116,8 +119,8 @@ def droot_export(image, endpoint, url, extra):
 
 
 def export_size(image):
-    container = run(["docker", "create", "--network", "none", image, "/bin/true"],
-                    stdout=subprocess.PIPE, text=True).stdout.strip()
+    container = run(["docker", "create", "--name", "droot-bench-size-%s" % os.urandom(6).hex(), "--network", "none",
+                     image, "/bin/true"], stdout=subprocess.PIPE, text=True).stdout.strip()
     try:
         output = run(["bash", "-o", "pipefail", "-c", "docker export %s | wc -c" % container],
                      stdout=subprocess.PIPE, text=True).stdout
@@ -133,14 +136,14 @@ def main():
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--compression-level", type=int)
     args = parser.parse_args()
-    if not os.path.isfile(os.path.join(os.path.dirname(os.path.dirname(COLLECTION)), "droot", "core",
-                                       "galaxy.yml")):
-        sys.exit("run from a collection at .../ansible_collections/droot/core (tests/utils/stage.sh makes one)")
     ensure_image(args.image)
+    workdir = tempfile.mkdtemp(prefix="droot-bench-export-")
+    collections = bench_fetch.collection_path(workdir)
     moto = None
     endpoint = args.endpoint
     if endpoint is None:
-        moto, endpoint = start_moto()
+        moto = bench_fetch.Moto(free_port(), workdir)
+        endpoint = moto.endpoint
     try:
         bucket = "droot-bench-%d" % os.getpid()
         make_bucket(endpoint, bucket)
@@ -152,7 +155,7 @@ def main():
         for number in range(args.runs):
             seed = seed_pipeline(args.image, endpoint, "s3://%s/seed-%d.tar.gz" % (bucket, number))
             ours, rss, result = droot_export(args.image, endpoint, "s3://%s/droot-%d.tar.zst" % (bucket, number),
-                                             extra)
+                                             extra, collections)
             print("run %d: seed pipeline %.1f s (docker export | gzip -cq | aws s3 cp -)" % (number + 1, seed))
             print("run %d: droot_export  %.1f s (zstd, %.0f MB archive), peak RSS %.0f MB"
                   % (number + 1, ours, result["size"] / 1e6, rss))
@@ -160,8 +163,8 @@ def main():
                   % (number + 1, ours / seed, "<" if rss < 200 else ">="))
     finally:
         if moto is not None:
-            moto.terminate()
-            moto.wait()
+            moto.stop()
+        shutil.rmtree(workdir)
 
 
 if __name__ == "__main__":

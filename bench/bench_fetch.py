@@ -20,6 +20,7 @@ import datetime
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import statistics
@@ -48,6 +49,8 @@ def collection_path(workdir):
     top = os.path.join(workdir, "collections")
     link = os.path.join(top, "ansible_collections", "droot", "core")
     os.makedirs(os.path.dirname(link), exist_ok=True)
+    if os.path.islink(link) and os.readlink(link) != REPO:
+        os.unlink(link)  # made by another checkout: benchmark this one
     if not os.path.islink(link):
         os.symlink(REPO, link)
     return top
@@ -219,14 +222,28 @@ def settle():
     os.sync()
 
 
+def seed_script(endpoint, url, staging, dest, existing=False, tar="tar -xpzf -"):
+    """The seed's fetch into an existing empty STAGING; `mv -T` cannot replace a non-empty DEST, so
+    with ``existing`` the old tree is removed first (what users of the seed do)."""
+    quoted = dict((key, shlex.quote(value)) for key, value in (
+        ("aws", os.path.join(VENV_BIN, "aws")), ("endpoint", endpoint), ("url", url), ("staging", staging),
+        ("dest", dest)))
+    return ("set -e -o pipefail; {aws} --only-show-errors --endpoint-url {endpoint} s3 cp {url} - | %s -C {staging}; "
+            "%smv -T {staging} {dest}" % (tar, "rm -rf {dest}; " if existing else "")).format(**quoted)
+
+
+def module_args(endpoint, src, dest, **extra):
+    """droot_fetch's arguments: layout replace (the seed's `mv -T`), the benchmark's S3 endpoint."""
+    return dict({"src": src, "dest": dest, "layout": "replace", "endpoint_url": endpoint, "access_key": "bench",
+                 "secret_key": "bench", "region": "us-east-1"}, **extra)
+
+
 def seed_run(moto, runs):
     top = runs.new("seed")
     staging = os.path.join(top, "staging")
     dest = os.path.join(top, "dest")
     os.mkdir(staging)
-    aws = os.path.join(VENV_BIN, "aws")
-    script = ("set -e -o pipefail; %s --only-show-errors --endpoint-url %s s3 cp s3://%s/app.tar.gz - "
-              "| tar -xpzf - -C %s; mv -T %s %s" % (aws, moto.endpoint, BUCKET, staging, staging, dest))
+    script = seed_script(moto.endpoint, "s3://%s/app.tar.gz" % BUCKET, staging, dest)
     settle()
     seconds = timed(["bash", "-c", script], s3_env())[0]
     settle()
@@ -234,10 +251,9 @@ def seed_run(moto, runs):
 
 
 def fetch_command(moto, top, key, collections):
-    args = {"ANSIBLE_MODULE_ARGS": {
-        "src": "s3://%s/%s" % (BUCKET, key), "dest": os.path.join(top, "dest"), "layout": "replace",
-        "endpoint_url": moto.endpoint, "access_key": "bench", "secret_key": "bench",
-        "region": "us-east-1", "allow_devices": True}}
+    # mmdebstrap's root has device nodes in /dev; the seed's tar creates them too.
+    args = {"ANSIBLE_MODULE_ARGS": module_args(moto.endpoint, "s3://%s/%s" % (BUCKET, key), os.path.join(top, "dest"),
+                                               allow_devices=True)}
     args_file = os.path.join(top, "args.json")
     with open(args_file, "w", encoding="utf-8") as handle:
         json.dump(args, handle)
