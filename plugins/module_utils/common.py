@@ -5,7 +5,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib
+import os
+import time
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -56,3 +60,30 @@ def fail_from_error(ansible_module, error, **result):
         result["step"] = error.step
     result.update(error.details)
     ansible_module.fail_json(msg=str(error), **result)
+
+
+@contextlib.contextmanager
+def file_lock(path, timeout, what, hint, error=DrootError):
+    """Hold an exclusive flock on ``path``, waiting up to ``timeout`` seconds for another run.
+
+    The holder writes its pid into the file, so that the error for the one that waits in vain
+    can name it; ``what`` is what the lock guards and ``hint`` what to do about it.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+                    raise error("another run (pid %s) holds the lock of %s and did not finish within %s s: %s"
+                                % (holder, what, timeout, hint), step="lock")
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+        yield
+    finally:
+        os.close(fd)

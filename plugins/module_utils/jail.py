@@ -12,7 +12,6 @@ down again.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -23,7 +22,7 @@ import time
 from collections import namedtuple
 
 from ansible_collections.droot.core.plugins.module_utils import caps, imageconfig, mountinfo, procs, safepath, users
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils.common import DrootError, file_lock
 from ansible_collections.droot.core.plugins.module_utils.mounts import Bind
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -493,35 +492,14 @@ def _reap():
         pass
 
 
-class RootLock:
+def root_lock(root, timeout=60):
     """One droot task sets up or takes down a root at a time.
 
     The lock file lives outside the root: a descriptor open inside it would keep its mounts busy.
     """
-
-    def __init__(self, root, timeout=60):
-        self.path = os.path.join(PIDFILE_DIR, default_name(root) + ".lock")
-        self.root = root
-        self.timeout = timeout
-        self.fd = None
-
-    def __enter__(self):
-        os.makedirs(PIDFILE_DIR, exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(self.fd)
-                    raise JailError("another droot task holds %s for more than %d s" % (self.root, self.timeout),
-                                    step="lock")
-                time.sleep(0.1)
-
-    def __exit__(self, *exc):
-        os.close(self.fd)
+    os.makedirs(PIDFILE_DIR, exist_ok=True)
+    return file_lock(os.path.join(PIDFILE_DIR, default_name(root) + ".lock"), timeout, root,
+                     "wait for it to finish", JailError)
 
 
 def jail_mounts(root):

@@ -34,16 +34,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import fcntl
 import json
 import os
 import re
 import resource
-import time
 import uuid
 
 from ansible_collections.droot.core.plugins.module_utils import mountinfo, procs
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils.common import DrootError, file_lock
 
 LAYOUTS = ("releases", "replace")
 STATE_FORMAT = 1
@@ -359,26 +357,8 @@ class _Target:
     def locked(self, timeout):
         """Hold the lock of ``dest``, waiting up to ``timeout`` seconds for another run."""
         self._make_dirs()
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-                        raise ReleaseError(
-                            "another run (pid %s) holds the lock of %s and did not finish within "
-                            "lock_timeout=%ss: wait for it, or raise lock_timeout"
-                            % (holder, self.dest, timeout), step="lock")
-                    time.sleep(0.05)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+        with file_lock(self.lock_path, timeout, self.dest, "wait for it, or raise lock_timeout", ReleaseError):
             yield
-        finally:
-            os.close(fd)
 
     def recover(self):
         """Clean up after a killed run: finish a switch, drop staging, delete old trees."""

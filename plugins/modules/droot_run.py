@@ -371,7 +371,7 @@ def _launch(module, root, the_plan, pidfile, log_path):
     params = module.params
     mount_set = MountSet(root)
     start = datetime.datetime.now()
-    with jail.RootLock(root):
+    with jail.root_lock(root):
         try:
             root_fd = jail.setup_mounts(the_plan, mount_set)
             try:
@@ -401,7 +401,7 @@ def _stop(module, root, pidfile):
     running = jail.running_pids(root)
     if module.check_mode or not (running or mountinfo.mounts_under(root)):
         return dict(changed=bool(running or mountinfo.mounts_under(root)), pids=running)
-    with jail.RootLock(root):
+    with jail.root_lock(root):
         jail.stop(root, pidfile, module.params["stop_timeout"])
         unmounted = unmount_tree(root)
     return dict(changed=True, pids=running, unmounted=unmounted)
