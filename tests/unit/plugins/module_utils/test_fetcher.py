@@ -1,0 +1,340 @@
+# -*- coding: utf-8 -*-
+# Copyright: droot.core contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+
+import pytest
+
+from ansible_collections.droot.core.plugins.module_utils import fetcher, releases, store
+from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+
+DIGEST = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+IMAGE_ID = "sha256:" + "ab" * 32
+IMAGE_RELEASE = "abababababab"
+
+
+def params(**overrides):
+    """droot_fetch's options with the defaults of its argument_spec."""
+    values = dict(src=None, dest="/nonexistent", layout="releases", release=None, rollback=False, switch=True,
+                  checksum=None, keep=3, if_busy="fail", allow_devices=False, lock_timeout=5)
+    values.update(dict.fromkeys(store.S3Options.FIELDS))
+    values.update(overrides)
+    return values
+
+
+def tar_gz(name=b"etc/marker", content=b"v1"):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        member = tarfile.TarInfo(name.decode())
+        member.size = len(content)
+        tar.addfile(member, io.BytesIO(content))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def publish(directory, data, manifest=None, name="app.tar.gz"):
+    """Write an archive (and its manifest, when given) as droot_export leaves them; returns its path."""
+    src = str(directory / name)
+    with open(src, "wb") as handle:
+        handle.write(data)
+    if manifest is not None:
+        with open(store.manifest_location(src), "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle)
+    return src
+
+
+def manifest_for(data, name="app.tar.gz", **fields):
+    document = dict(format=1, archive=name, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+                    image_id=IMAGE_ID)
+    document.update(fields)
+    return document
+
+
+@pytest.fixture
+def target(tmp_path):
+    """An empty releases dest, its directories made as a locked run makes them."""
+    made = releases.open_target(str(tmp_path / "app"), "releases")
+    with made.locked(5):
+        pass
+    return made
+
+
+def add_release(target, release_id, state, info=None, activate=False):
+    os.makedirs(target.path_of(release_id))
+    if info is not None:
+        state["releases"][release_id] = info
+    if activate:
+        target.activate(state, release_id)
+
+
+# --- options -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, None),
+    (DIGEST, DIGEST),
+    ("sha256:" + DIGEST.upper(), DIGEST),
+    ("  %s\n" % DIGEST, DIGEST),
+])
+def test_parse_checksum_accepts_hex_with_or_without_prefix(value, expected):
+    assert fetcher.parse_checksum(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "md5:" + DIGEST, DIGEST[:-1], DIGEST + "0", "sha256:" + "g" * 64])
+def test_parse_checksum_refuses_what_is_not_a_sha256(value):
+    with pytest.raises(fetcher.FetchError, match="is not a sha256: give sha256:<64 hex digits>") as caught:
+        fetcher.parse_checksum(value)
+    assert caught.value.step == "options"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(rollback=True, layout="replace", src="/a.tar"), "rollback needs layout releases"),
+    (dict(layout="replace"), "src is required with layout replace"),
+    (dict(layout="replace", src="/a.tar", switch=False), "switch=false needs layout releases"),
+    (dict(keep=-1), "keep must be 0"),
+    (dict(release="../escape"), "release name '../escape' is not valid"),
+])
+def test_bad_options_fail_when_the_task_is_made(overrides, message):
+    with pytest.raises(DrootError, match=message):
+        fetcher.Fetcher(params(**overrides))
+
+
+@pytest.mark.parametrize("overrides, reads", [
+    (dict(src="s3://bucket/app.tar.zst"), True),
+    (dict(src="s3://bucket/app.tar.zst", rollback=True), False),
+    (dict(src="/srv/app.tar.zst"), False),
+    (dict(), False),
+])
+def test_only_a_task_that_reads_an_s3_src_needs_boto3(overrides, reads):
+    assert fetcher.Fetcher(params(**overrides)).reads_s3() is reads
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (dict(src="/a.tar"), True),
+    (dict(src="/a.tar", release="r1"), True),
+    (dict(), True),
+    (dict(release="r1"), False),
+    (dict(rollback=True), False),
+    (dict(src="/a.tar", layout="replace"), False),
+])
+def test_keep_applies_after_a_fetch_and_alone_never_after_a_switch(overrides, expected):
+    assert bool(fetcher.prunes(params(**overrides))) is expected
+
+
+# --- manifest ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("src, name", [
+    ("/srv/archives/app.tar.zst", "app.tar.zst"),
+    ("file:///srv/archives/app.tar.zst", "app.tar.zst"),
+    ("s3://bucket/dir/app.tar.gz", "app.tar.gz"),
+    ("https://example.org/dl/app.tar?X-Amz-Signature=abc/def", "app.tar"),
+    ("relative.tar", "relative.tar"),
+])
+def test_archive_name_is_the_last_path_component(src, name):
+    assert fetcher.archive_name(src) == name
+
+
+def test_parse_manifest_normalises_the_sha256_and_keeps_the_rest():
+    document = dict(format=1, archive="app.tar.zst", sha256="sha256:" + DIGEST.upper(), size=7, image_id=IMAGE_ID)
+    manifest = fetcher.parse_manifest(json.dumps(document).encode(), "s3://b/app.tar.zst.json",
+                                      "s3://b/app.tar.zst")
+    assert manifest == dict(document, sha256=DIGEST)
+
+
+def test_parse_manifest_without_an_archive_name_accepts_any_src():
+    manifest = fetcher.parse_manifest(json.dumps(dict(format=1, sha256=DIGEST)).encode(), "/x.json", "/renamed.tar")
+    assert manifest["sha256"] == DIGEST
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"{not json", "is not valid JSON"),
+    (b"\xff\xfe", "is not valid JSON"),
+    (b"[1]", "has an unknown format"),
+    (json.dumps(dict(format=2, sha256=DIGEST)).encode(), "has an unknown format"),
+    (json.dumps(dict(format=1)).encode(), "has no valid sha256"),
+    (json.dumps(dict(format=1, sha256=DIGEST[:40])).encode(), "has no valid sha256"),
+    (json.dumps(dict(format=1, sha256=DIGEST, archive="other.tar.zst")).encode(),
+     "describes other.tar.zst, not /srv/app.tar.zst"),
+])
+def test_parse_manifest_refuses_what_it_cannot_trust(data, message):
+    with pytest.raises(fetcher.FetchError, match=message) as caught:
+        fetcher.parse_manifest(data, "/srv/app.tar.zst.json", "/srv/app.tar.zst")
+    assert caught.value.step == "manifest"
+    assert "/srv/app.tar.zst.json" in str(caught.value) and "export the archive again" in str(caught.value)
+
+
+def test_read_manifest_reads_the_file_next_to_the_archive(tmp_path):
+    data = b"archive bytes"
+    src = publish(tmp_path, data, manifest_for(data))
+    assert fetcher.read_manifest(src, None)["sha256"] == hashlib.sha256(data).hexdigest()
+    assert fetcher.read_manifest(publish(tmp_path, data, name="plain.tar.gz"), None) is None
+
+
+# --- planning ------------------------------------------------------------------------------
+
+
+def plan(target, **overrides):
+    state = target.load_state()
+    return fetcher.plan_task(params(dest=target.dest, **overrides), target, state, target.current(), None)
+
+
+def test_a_new_archive_is_fetched_under_the_manifest_image_id(tmp_path, target):
+    data = tar_gz()
+    src = publish(tmp_path, data, manifest_for(data))
+    planned = plan(target, src=src)
+    assert (planned.action, planned.release, planned.sha256) == ("fetch", IMAGE_RELEASE, hashlib.sha256(data).hexdigest())
+    assert planned.object.size == len(data)
+
+
+def test_without_manifest_the_release_is_named_after_checksum_or_after_the_download(tmp_path, target):
+    src = publish(tmp_path, b"plain docker export | gzip")
+    assert plan(target, src=src, checksum=DIGEST).release == DIGEST[:12]
+    unnamed = plan(target, src=src)
+    assert (unnamed.action, unnamed.release, unnamed.sha256) == ("fetch", None, None)
+
+
+def test_the_release_option_names_the_fetched_release(tmp_path, target):
+    data = tar_gz()
+    src = publish(tmp_path, data, manifest_for(data))
+    assert plan(target, src=src, release="v2").release == "v2"
+
+
+def test_the_active_release_of_the_same_image_needs_nothing(tmp_path, target):
+    data = tar_gz()
+    # Re-exported: other bytes, same image id.
+    src = publish(tmp_path, data, manifest_for(data))
+    state = target.load_state()
+    add_release(target, IMAGE_RELEASE, state, dict(sha256="0" * 64, image_id=IMAGE_ID), activate=True)
+    target.save_state(state)
+    os.unlink(src)  # the archive is not looked at: only its manifest
+    planned = plan(target, src=src)
+    assert (planned.action, planned.release) == ("none", IMAGE_RELEASE)
+
+
+def test_a_release_on_disk_with_the_same_bytes_is_switched_to_without_download(tmp_path, target):
+    data = tar_gz()
+    src = publish(tmp_path, data, manifest_for(data, image_id=None))
+    sha256 = hashlib.sha256(data).hexdigest()
+    state = target.load_state()
+    add_release(target, sha256[:12], state, dict(sha256=sha256))
+    add_release(target, "other", state, dict(sha256="1" * 64), activate=True)
+    target.save_state(state)
+    planned = plan(target, src=src)
+    assert (planned.action, planned.release, planned.object) == ("switch", sha256[:12], None)
+
+
+def test_a_recorded_release_that_is_gone_from_disk_is_fetched_again(tmp_path, target):
+    data = tar_gz()
+    src = publish(tmp_path, data, manifest_for(data))
+    state = target.load_state()
+    state["releases"][IMAGE_RELEASE] = dict(sha256=hashlib.sha256(data).hexdigest(), image_id=IMAGE_ID)
+    target.save_state(state)
+    assert plan(target, src=src).action == "fetch"
+
+
+def test_without_checksum_the_same_source_etag_and_size_is_the_same_archive(tmp_path, target):
+    src = publish(tmp_path, b"plain docker export | gzip")
+    info = store.stat(src)
+    state = target.load_state()
+    add_release(target, "r1", state, dict(source=src, etag=info.etag, size=info.size))
+    add_release(target, "r2", state, dict(source=src, etag="older", size=info.size), activate=True)
+    target.save_state(state)
+    planned = plan(target, src=src)
+    assert (planned.action, planned.release) == ("switch", "r1")
+    publish(tmp_path, b"rewritten, a new archive")
+    assert plan(target, src=src).action == "fetch"
+
+
+def test_checksum_that_contradicts_the_manifest_fails(tmp_path, target):
+    data = tar_gz()
+    src = publish(tmp_path, data, manifest_for(data))
+    message = "checksum %s does not match the manifest's sha256 %s: fix the checksum option" % (
+        DIGEST, hashlib.sha256(data).hexdigest())
+    with pytest.raises(fetcher.FetchError, match=message) as caught:
+        plan(target, src=src, checksum=DIGEST)
+    assert caught.value.step == "manifest"
+
+
+def test_an_archive_of_another_size_than_its_manifest_fails_before_download(tmp_path, target):
+    data = tar_gz()
+    src = publish(tmp_path, data, manifest_for(data, size=len(data) + 1))
+    with pytest.raises(fetcher.FetchError, match=r"is %d bytes but its manifest says %d" % (len(data), len(data) + 1)):
+        plan(target, src=src)
+
+
+def test_a_missing_archive_fails_with_the_fix(tmp_path, target):
+    with pytest.raises(fetcher.FetchError, match="there is no archive at .*: check src, or export the image first"):
+        plan(target, src=str(tmp_path / "missing.tar.gz"))
+
+
+def test_rollback_goes_to_the_previous_release_and_marks_the_one_it_leaves(target):
+    state = target.load_state()
+    for release_id in ("r1", "r2", "r3"):
+        add_release(target, release_id, state, activate=True)
+    state["rolled_back"].append("r2")
+    target.save_state(state)
+    planned = plan(target, rollback=True)
+    assert (planned.action, planned.release, planned.rolled_back_from) == ("switch", "r1", "r3")
+
+
+def test_rollback_without_a_previous_release_names_the_skipped_ones(target):
+    state = target.load_state()
+    for release_id in ("r1", "r2"):
+        add_release(target, release_id, state, activate=True)
+    state["rolled_back"].append("r1")
+    target.save_state(state)
+    with pytest.raises(fetcher.FetchError, match=r"no previous release to roll back to in .*releases "
+                                                 r"\(releases rolled back from are skipped: r1; name one with release\)"):
+        plan(target, rollback=True)
+
+
+def test_a_switch_by_name_needs_the_release_on_disk(target):
+    state = target.load_state()
+    add_release(target, "r1", state, activate=True)
+    add_release(target, "r2", state)
+    target.save_state(state)
+    with pytest.raises(fetcher.FetchError, match="release r9 does not exist in .*: available are r1, r2") as caught:
+        plan(target, release="r9")
+    assert caught.value.step == "switch"
+    assert (plan(target, release="r2").action, plan(target, release="r2").release) == ("switch", "r2")
+    assert plan(target, release="r1").action == "none"
+    only_keep = plan(target)
+    assert (only_keep.action, only_keep.release) == ("none", "r1")
+
+
+# --- download and check mode -------------------------------------------------------------------
+
+
+def test_a_checksum_mismatch_leaves_no_staging_behind(tmp_path, target):
+    src = publish(tmp_path, tar_gz())
+    planned = plan(target, src=src, checksum=DIGEST)
+    with pytest.raises(fetcher.FetchError, match="checksum mismatch for .*checksum says %s" % DIGEST) as caught:
+        fetcher.download(params(src=src), target, planned, None)
+    assert caught.value.step == "verify"
+    assert os.listdir(target.staging_dir) == []
+    assert target.releases() == []
+
+
+def test_check_mode_reports_the_fetch_and_writes_nothing(tmp_path):
+    data = tar_gz()
+    src = publish(tmp_path, data, manifest_for(data))
+    dest = tmp_path / "app"
+    result = fetcher.Fetcher(params(src=src, dest=str(dest)), check_mode=True, diff=True).run()
+    assert result["changed"] is True and result["downloaded"] is True
+    assert (result["release"], result["previous"], result["current"]) == (IMAGE_RELEASE, None, IMAGE_RELEASE)
+    assert result["releases"] == [IMAGE_RELEASE]
+    assert result["diff"]["after"].startswith("release: %s\n" % IMAGE_RELEASE)
+    assert not dest.exists()
+
+
+def test_describe_names_release_path_and_sha256():
+    assert fetcher.describe(None, None, None) == "(none)\n"
+    assert fetcher.describe("r1", "/d/releases/r1", None) == "release: r1\npath: /d/releases/r1\nsha256: unknown\n"
