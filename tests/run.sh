@@ -86,6 +86,21 @@ setup_venv() {
     echo "$want" >"$stamp"
 }
 
+# libseccomp's own Python binding has no PyPI release: the venv gets Debian's python3-seccomp
+# (bindep.txt) the way a host's /usr/bin/python3 has it, through a .pth file that exposes that
+# one module and nothing else of the system's packages.
+setup_system_modules() {
+    local site dir=$venv/droot-system-modules module
+    site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    mkdir -p "$dir"
+    for module in /usr/lib/python3/dist-packages/seccomp.cpython-*.so; do
+        [ -e "$module" ] && ln -sfn "$module" "$dir/"
+    done
+    echo "$dir" >"$site/droot-system-modules.pth"
+    "$venv/bin/python" -c 'import seccomp' || { echo "venv: cannot import seccomp (python3-seccomp)" >&2; return 1; }
+    echo "venv: seccomp from python3-seccomp"
+}
+
 # ansible-test sanity --venv bootstraps pip in each venv it creates with a get-pip.py that it
 # downloads from a host this network cannot reach, unless the file is already in its cache.
 setup_get_pip() {
@@ -107,6 +122,7 @@ print(os.path.expanduser("~/.ansible/test/cache/get_pip_%s.py" % version.replace
 setup() {
     setup_apt
     setup_venv
+    setup_system_modules
     setup_get_pip
     sh "$repo/tests/integration/targets/setup_docker/files/ensure_dockerd.sh"
     "$repo/tests/utils/stage.sh" "$build" >/dev/null

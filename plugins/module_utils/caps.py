@@ -4,14 +4,12 @@
 """Linux capabilities: names, the policy on dangerous ones, and applying a kept set.
 
 python-prctl is the binding for the bounding set, capset, keepcaps and no_new_privs. It has no
-PR_CAP_AMBIENT, so the ambient set is raised with a direct prctl(2) call through ctypes.
+PR_CAP_AMBIENT, so the ambient set is raised with a direct prctl(2) call.
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
-
+from ansible_collections.droot.core.plugins.module_utils import libc
 from ansible_collections.droot.core.plugins.module_utils.common import DrootError, OptionalLibrary
 
 PRCTL = OptionalLibrary("prctl", pip_name="python-prctl")
@@ -26,11 +24,15 @@ NAMES = (
     "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf", "checkpoint_restore",
 )
 
-# Upstream droot's kept set without DAC_READ_SEARCH, which allows open_by_handle_at ("shocker").
+# What root in the jail keeps by default: upstream droot's set without DAC_READ_SEARCH, which
+# allows open_by_handle_at ("shocker"). Any other uid keeps nothing unless capabilities says so.
 DEFAULT_KEPT = ("chown", "dac_override", "fowner", "setgid", "setuid", "net_bind_service")
 
-# Each of these lets a jailed root leave the jail or take over the host.
-DANGEROUS = ("sys_admin", "sys_chroot", "sys_ptrace", "sys_module", "sys_rawio", "dac_read_search", "mknod")
+# Allowed without allow_dangerous_capabilities: harmless inside the jail's own PID and mount
+# namespaces. With the host's namespaces, KILL reaches host processes and SYS_CHROOT breaks out
+# of a plain chroot, so there they need the flag too.
+SAFE = DEFAULT_KEPT + ("fsetid", "kill", "setpcap", "audit_write", "sys_chroot")
+UNSAFE_IN_HOST_NAMESPACES = ("kill", "sys_chroot")
 
 PR_CAPBSET_DROP = 24
 PR_CAP_AMBIENT = 47
@@ -38,19 +40,8 @@ PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 
-# Loaded now: the calls below run in a child after chroot, where no library can be found.
-_libc_prctl = ctypes.CDLL(None, use_errno=True).prctl
-_libc_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-
-
 class CapabilityError(DrootError):
     pass
-
-
-def _direct_prctl(*args):
-    if _libc_prctl(*args) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
 
 
 def last_cap(path="/proc/sys/kernel/cap_last_cap"):
@@ -67,7 +58,12 @@ def canonical(name):
     return text[4:] if text.startswith("cap_") else text
 
 
-def parse(names, allowed_dangerous=(), top=None):
+def default_for(uid):
+    """The capabilities kept when the task names none: the default set for root, none for a user."""
+    return DEFAULT_KEPT if uid == 0 else ()
+
+
+def parse(names, allowed_dangerous=(), top=None, host_namespaces=False):
     """Capability names to a sorted tuple of numbers; unknown or unallowed names are errors."""
     top = last_cap() if top is None else top
     allowed = {canonical(name) for name in allowed_dangerous}
@@ -83,10 +79,12 @@ def parse(names, allowed_dangerous=(), top=None):
             raise CapabilityError(
                 "unknown capability '%s'; valid names are CAP_CHOWN ... CAP_%s (see capabilities(7))"
                 % (name, NAMES[min(top, len(NAMES) - 1)].upper()), step="capabilities")
-        if cap in DANGEROUS and cap not in allowed:
+        safe = cap in SAFE and not (host_namespaces and cap in UNSAFE_IN_HOST_NAMESPACES)
+        if not safe and cap not in allowed:
             raise CapabilityError(
-                "capability CAP_%s lets the jailed process escape or control the host; to keep it "
-                "anyway, also list it in allow_dangerous_capabilities" % cap.upper(), step="capabilities")
+                "capability CAP_%s lets the jailed process escape or control the host%s; to keep it "
+                "anyway, also list it in allow_dangerous_capabilities"
+                % (cap.upper(), " (namespaces=host)" if cap in SAFE else ""), step="capabilities")
         numbers.add(NAMES.index(cap))
     return tuple(sorted(numbers))
 
@@ -103,17 +101,20 @@ def mask(numbers):
     return "%016x" % value
 
 
-def drop_bounding_set(kept, top=None):
-    """Remove every capability not in ``kept`` from the bounding set: no way back, even via setuid."""
+def drop_bounding_set(kept, top):
+    """Remove every capability not in ``kept`` from the bounding set: no way back, even via setuid.
+
+    ``top`` is the host's cap_last_cap, read before the jail was entered: inside it, /proc is
+    the image's to shape.
+    """
     prctl = PRCTL.module
-    top = last_cap() if top is None else top
     for number in range(top + 1):
         if number in kept:
             continue
         if number in prctl.ALL_CAPS:
             prctl.capbset_drop(number)
         else:  # newer than python-prctl's build: drop it all the same
-            _direct_prctl(PR_CAPBSET_DROP, number, 0, 0, 0)
+            libc.prctl(PR_CAPBSET_DROP, number, 0, 0, 0)
 
 
 def keep_across_setuid():
@@ -131,9 +132,9 @@ def set_process_sets(kept):
 
 def raise_ambient(kept):
     """Raise the ambient set, so a non-root user keeps ``kept`` across execve (capabilities(7))."""
-    _direct_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
     for number in kept:
-        _direct_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, number, 0, 0)
+        libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, number, 0, 0)
 
 
 def set_no_new_privs():

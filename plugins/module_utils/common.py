@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import importlib
 import os
 import time
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
+
+# Where droot keeps a root's pidfile, lock and mount record: outside the root, on the host.
+RUN_DIR = "/run/droot"
 
 
 class DrootError(Exception):
@@ -87,3 +91,15 @@ def file_lock(path, timeout, what, hint, error=DrootError):
         yield
     finally:
         os.close(fd)
+
+
+def default_name(root):
+    """A file name for a root's pidfile, log and lock: its basename and a hash of the whole path."""
+    digest = hashlib.sha256(root.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return "%s-%s" % (os.path.basename(root.rstrip("/")) or "root", digest)
+
+
+def run_file(root, suffix):
+    """The path of a root's file in RUN_DIR (created), for example its ``.pid`` or ``.lock``."""
+    os.makedirs(RUN_DIR, 0o755, exist_ok=True)
+    return os.path.join(RUN_DIR, default_name(root) + suffix)

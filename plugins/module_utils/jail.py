@@ -3,43 +3,68 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The run sequence: from a root directory and options to a jailed process.
 
-It reads top to bottom as bubblewrap's does. The parent resolves everything first (no side
-effects), then builds the mount set, then forks one child that runs the ``CHILD_STEPS`` in
-order and execs. Every step has a name; a failure anywhere is reported with that name (the
-child sends it with errno over a close-on-exec pipe) and the mounts this call made are taken
-down again.
+It reads top to bottom as bubblewrap's does:
+
+1. ``plan``: everything resolved from the options and the root's own files, no side effects
+   (check mode stops here).
+2. ``prepare``: what the jail takes from the host, opened and cloned on the host before the jail
+   exists - the root and the binds as detached mount trees with their flags set, the host's
+   devices and copied files, cap_last_cap, the seccomp filter.
+3. With the jail's own namespaces (the default) the module forks the jail's init, PID 1 of a new
+   PID namespace, which enters new mount and IPC namespaces and a new session keyring and runs
+   ``SETUP_STEPS``; with the host's namespaces the module runs them itself.
+4. The app's process is forked (by the init, or by the module) and runs ``APP_STEPS`` up to
+   execve. In the jail's own namespaces it enters the root with pivot_root and detaches the old
+   root; in the host's, with chroot.
+5. The init reaps, forwards signals to the app, and exits with the app's status; when it exits,
+   the kernel ends every process and mount of the jail.
+
+Every step has a name; a failure anywhere is reported with that name (a child sends it with
+errno over a close-on-exec pipe), and what the task mounted is gone again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import selectors
 import shlex
 import signal
+import stat
 import time
 from collections import namedtuple
 
-from ansible_collections.droot.core.plugins.module_utils import caps, imageconfig, mountinfo, procs, safepath, users
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError, file_lock
-from ansible_collections.droot.core.plugins.module_utils.mounts import Bind
+from ansible_collections.droot.core.plugins.module_utils import (caps, imageconfig, libc, mountinfo, mounts, procs,
+                                                                 safepath, syscall_filter, users)
+from ansible_collections.droot.core.plugins.module_utils.common import (DrootError, default_name, file_lock,
+                                                                        run_file)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_COPY_FILES = ("/etc/hosts", "/etc/resolv.conf")
-PIDFILE_DIR = "/run/droot"
 LOG_DIR = "/var/log/droot"
+OWN, HOST = "own", "host"
+# Signals the init passes on to the app, as tini and bubblewrap's init do.
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+             signal.SIGWINCH, signal.SIGCONT)
 
-Plan = namedtuple("Plan", "root argv identity kept env workdir binds copy_files no_new_privs tty_gid")
-Outcome = namedtuple("Outcome", "rc stdout stderr pid timed_out")
+Plan = namedtuple("Plan", "root argv identity kept env workdir binds copy_files no_new_privs tty_gid "
+                          "namespaces last_cap seccomp")
+Bind = namedtuple("Bind", "src dest readonly")
+Outcome = namedtuple("Outcome", "rc stdout stderr pid app_pid timed_out mounts")
+Started = namedtuple("Started", "pid app_pid mounts")
 
 
 class JailError(DrootError):
     pass
 
 
+def _oserror_text(error):
+    detail = error.strerror or str(error)
+    return "%s: %s" % (error.filename, detail) if error.filename else detail
+
+
 def _step(name, action, *args):
-    """Run one parent step; any failure becomes a JailError naming the step."""
+    """Run one step; any failure becomes a JailError naming the step."""
     try:
         return action(*args)
     except DrootError as error:
@@ -47,14 +72,11 @@ def _step(name, action, *args):
             error.step = name
         raise
     except OSError as error:
-        detail = error.strerror or str(error)
-        if error.filename:
-            detail = "%s: %s" % (error.filename, detail)
-        raise JailError(detail, step=name)
+        raise JailError(_oserror_text(error), step=name, errno=error.errno)
 
 
 # ---------------------------------------------------------------------------------------------
-# Options -> plan (no side effects; used by check mode too)
+# 1. Options -> plan (no side effects; used by check mode too)
 
 def parse_bind(item):
     """A bind from ``{src, dest, readonly}`` or upstream's short form ``SRC[:DEST][:ro|rw]``."""
@@ -139,6 +161,16 @@ def _copy_files(option):
     return tuple(str(path) for path in option)
 
 
+def _resolve_user(root_fd, user, group):
+    identity = users.resolve(root_fd, user, group)
+    named = "0" if user is None else str(user)
+    if identity.uid == 0 and named not in ("root", "0"):
+        raise JailError(
+            "user '%s' is uid 0 in the root's /etc/passwd, so the app would run as root: set user to "
+            "root (or 0) to run it as root knowingly, or fix the image's passwd" % named, step="resolve-user")
+    return identity
+
+
 def plan(root, root_fd, params):
     """Everything the run needs, resolved from the options and the root's own files."""
     config = _step("image-config", imageconfig.read_image_config, root_fd) if params.get("image_config", True) \
@@ -147,12 +179,14 @@ def plan(root, root_fd, params):
     user = params.get("user") if params.get("user") is not None else image_user
     group = params.get("group") if params.get("group") is not None else (
         image_group if params.get("user") is None else None)
-    identity = _step("resolve-user", users.resolve, root_fd, user, group)
+    identity = _step("resolve-user", _resolve_user, root_fd, user, group)
+    namespaces = params.get("namespaces") or OWN
+    last_cap = caps.last_cap()
     kept = None
     if params.get("drop_capabilities", True):
         wanted = params.get("capabilities")
-        kept = _step("capabilities", caps.parse, caps.DEFAULT_KEPT if wanted is None else wanted,
-                     params.get("allow_dangerous_capabilities") or ())
+        kept = _step("capabilities", caps.parse, caps.default_for(identity.uid) if wanted is None else wanted,
+                     params.get("allow_dangerous_capabilities") or (), last_cap, namespaces == HOST)
     binds = tuple(_step("binds", parse_bind, item) for item in params.get("binds") or ())
     workdir = params.get("chdir") or config.working_dir or "/"
     if not workdir.startswith("/"):
@@ -168,45 +202,163 @@ def plan(root, root_fd, params):
         copy_files=_step("copy-files", _copy_files, params.get("copy_files")),
         no_new_privs=params.get("no_new_privs", True),
         tty_gid=_tty_gid(root_fd),
+        namespaces=namespaces,
+        last_cap=last_cap,
+        seccomp=params.get("seccomp", True),
     )
 
 
 # ---------------------------------------------------------------------------------------------
-# The mount set and copied files (parent side effects, undone on failure)
+# 2. What the jail takes from the host, opened before it is entered
 
-def setup_mounts(the_plan, mount_set):
-    """Build the jail's mounts in order; returns a descriptor of the root as the jail sees it."""
-    _step("bind-root", mount_set.bind_root)
-    # reopened: the descriptor taken before the self-bind points underneath it
-    root_fd = _step("open-root", safepath.open_root, the_plan.root)
-    try:
-        for name, action, args in (
-            ("mount-proc", mount_set.proc, (root_fd,)),
-            ("mount-sys", mount_set.sys, (root_fd,)),
-            ("mount-dev", mount_set.dev, (root_fd,)),
-            ("mount-devpts", mount_set.devpts, (root_fd, the_plan.tty_gid)),
-            ("mount-shm", mount_set.shm, (root_fd,)),
-        ) + tuple(("bind " + bind.dest, mount_set.bind, (root_fd, bind)) for bind in the_plan.binds):
-            _step(name, action, *args)
+class Prepared:
+    """Host descriptors and detached mount trees for one run; close() releases what is left."""
+
+    def __init__(self, the_plan):
+        self.sources = mounts.Sources()
+        self.fds = []
+        try:
+            self._prepare(the_plan)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, path, kind):
+        fd = mounts.open_host(path, kind)
+        self.fds.append(fd)
+        return fd
+
+    def _prepare(self, the_plan):
+        missing = mounts.mount_api_missing()
+        if missing:
+            raise JailError(missing, step="mount-api")
+        self.root_fd = _step("open-root", safepath.open_root, the_plan.root)
+        self.fds.append(self.root_fd)
+        self.root_tree = _step("bind-root", self.sources.clone, self.root_fd, mounts.ATTR_NODEV)
+        self.devices = tuple(
+            (name, _step("mount-dev", self.sources.clone, self._open("/dev/" + name, "char"),
+                         mounts.ATTR_NOSUID | mounts.ATTR_NOEXEC))
+            for name in mounts.DEVICES if os.path.exists("/dev/" + name))
+        # Host namespaces: host mounts made later under a bind's source still show inside (slave).
+        propagation = mounts.MS_SLAVE if the_plan.namespaces == HOST else mounts.MS_PRIVATE
+        self.binds = []
+        for bind in the_plan.binds:
+            source = _step("bind " + bind.dest, self._open, bind.src, "dir" if os.path.isdir(bind.src) else "file")
+            attrs = mounts.ATTR_NOSUID | mounts.ATTR_NODEV | (mounts.ATTR_RDONLY if bind.readonly else 0)
+            tree = _step("bind " + bind.dest, self.sources.clone, source, attrs, True, propagation)
+            self.binds.append((bind, source, tree))
+        self.copies = []
         for path in the_plan.copy_files:
-            with open(path, "rb") as handle:
-                _step("copy-files", safepath.write_in_root, root_fd, path, handle.read())
-    except BaseException:
-        os.close(root_fd)
-        raise
-    return root_fd
+            if the_plan.namespaces == OWN:  # bound read-only in the jail's namespace: the release is not written
+                source = _step("copy-files", self._open, path, "file")
+                tree = _step("copy-files", self.sources.clone, source, mounts.ATTR_RDONLY | mounts.API_ATTRS)
+                self.copies.append((path, source, tree))
+            else:
+                with open(path, "rb") as handle:
+                    self.copies.append((path, handle.read(), None))
+        self.filter = None
+        if the_plan.seccomp:
+            kept = None if the_plan.kept is None else {caps.NAMES[number] for number in the_plan.kept}
+            self.filter = syscall_filter.build(kept)
+
+    def close(self):
+        self.sources.close()
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
 
 
 # ---------------------------------------------------------------------------------------------
-# The child: one ordered list of named steps, then execve
+# 3 and 4. The steps
 
-class _Child:
-    def __init__(self, the_plan, root_fd, stdio, report_fd):
+class _Jail:
+    """What the steps act on: the plan, the prepared host side, the jail's mounts."""
+
+    def __init__(self, the_plan, prepared, stdio, report_fd, table):
         self.plan = the_plan
-        self.root_fd = root_fd
+        self.host = prepared
         self.stdio = stdio
         self.report_fd = report_fd
+        self.mounts = mounts.JailMounts(table)
+        self.reused = False
         self.executable = None
+
+    @property
+    def own(self):
+        return self.plan.namespaces == OWN
+
+    # -- set-up: in the jail's init (own namespaces) or in the module (the host's) -------------
+
+    def unshare(self):
+        if self.own:
+            libc.unshare(libc.CLONE_NEWNS | libc.CLONE_NEWIPC)
+            libc.join_new_session_keyring()
+
+    def private_mounts(self):
+        if self.own:  # nothing mounted from here on propagates to the host, nor the host's in
+            libc.mount(None, "/", None, mounts.MS_REC | mounts.MS_PRIVATE)
+
+    def bind_root(self):
+        if self.own:
+            target = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        elif _kept_mount_set(self.plan.root):
+            self.reused = True
+            self.mounts.reuse_root(safepath.open_root(self.plan.root))
+            self.host.fds.append(self.mounts.root_fd)
+            return
+        else:  # on the root itself, even when it is a mount point already: ours is private
+            target = os.dup(self.host.root_fd)
+        try:
+            self.mounts.bind_root(self.host.root_tree, target)
+        finally:
+            os.close(target)
+
+    def _api(self, action, *args):
+        if not self.reused:  # a kept mount set of the host's namespaces has them already
+            action(*args)
+
+    def mount_proc(self):
+        self._api(self.mounts.proc)
+
+    def mount_sys(self):
+        self._api(self.mounts.sys)
+
+    def mount_dev(self):
+        self._api(self.mounts.dev, self.host.devices)
+
+    def mount_devpts(self):
+        self._api(self.mounts.devpts, self.plan.tty_gid)
+
+    def mount_shm(self):
+        self._api(self.mounts.shm)
+
+    def mask_paths(self):
+        if self.own:  # the host's namespaces keep 0.1.0's mount set, unmasked
+            self.mounts.mask()
+
+    def binds(self):
+        for bind, source, tree in self.host.binds:
+            _step("bind " + bind.dest, self.mounts.bind, bind.dest, tree, source,
+                  stat.S_ISDIR(os.fstat(source).st_mode))
+
+    def copy_files(self):
+        for path, source, tree in self.host.copies:
+            if tree is not None:
+                _step("copy-files", self.mounts.bind, path, tree, source, False)
+            else:
+                _step("copy-files", safepath.write_in_root, self.mounts.root_fd, path, source)
+
+    # -- the app's own process -------------------------------------------------------------
+
+    def signals(self):
+        """Default dispositions and an empty mask: Python ignores SIGPIPE, the init blocks some."""
+        for signum in signal.valid_signals():
+            if signum not in (signal.SIGKILL, signal.SIGSTOP):
+                try:
+                    signal.signal(signum, signal.SIG_DFL)
+                except (OSError, ValueError):
+                    pass  # reserved by the C library
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
     def setsid(self):
         os.setsid()  # no controlling tty: TIOCSTI on the caller's terminal is out of reach
@@ -216,17 +368,22 @@ class _Child:
             os.dup2(fd, target)
 
     def close_fds(self):
-        keep = sorted({self.report_fd, self.root_fd})
+        keep = sorted({self.report_fd, self.mounts.root_fd})
         start = 3
         for fd in keep:
             os.closerange(start, fd)
             start = fd + 1
         os.closerange(start, os.sysconf("SC_OPEN_MAX"))
 
-    def chroot(self):
-        os.fchdir(self.root_fd)
-        os.chroot(".")
-        os.close(self.root_fd)
+    def enter_root(self):
+        os.fchdir(self.mounts.root_fd)
+        if self.own:  # the old root goes: not even a chroot escape finds the host's files
+            libc.pivot_root(".", ".")
+            libc.umount2(".", mounts.MNT_DETACH)
+        else:
+            os.chroot(".")
+        os.close(self.mounts.root_fd)
+        os.chdir("/")
 
     def chdir(self):
         try:
@@ -234,9 +391,13 @@ class _Child:
         except FileNotFoundError:
             raise OSError(2, "working directory %s does not exist in the root" % self.plan.workdir)
 
+    def seccomp(self):
+        if self.host.filter is not None:
+            self.host.filter.load()
+
     def drop_bounding_set(self):
         if self.plan.kept is not None:
-            caps.drop_bounding_set(self.plan.kept)
+            caps.drop_bounding_set(self.plan.kept, self.plan.last_cap)
 
     def keep_caps(self):
         if self.plan.kept is not None:
@@ -272,27 +433,48 @@ class _Child:
         os.execve(self.executable, self.plan.argv, self.plan.env)
 
 
-CHILD_STEPS = (
-    ("setsid", _Child.setsid),
-    ("stdio", _Child.stdio_fds),
-    ("close-fds", _Child.close_fds),
-    ("chroot", _Child.chroot),
-    ("chdir", _Child.chdir),
-    ("drop-bounding-set", _Child.drop_bounding_set),
-    ("keep-caps", _Child.keep_caps),
-    ("setgroups", _Child.setgroups),
-    ("setresgid", _Child.setresgid),
-    ("setresuid", _Child.setresuid),
-    ("capset", _Child.capset),
-    ("ambient", _Child.ambient),
-    ("no-new-privs", _Child.no_new_privs),
-    ("find-command", _Child.find_command),
-    ("execve", _Child.execve),
+SETUP_STEPS = (
+    ("unshare", _Jail.unshare),
+    ("private-mounts", _Jail.private_mounts),
+    ("bind-root", _Jail.bind_root),
+    ("mount-proc", _Jail.mount_proc),
+    ("mount-sys", _Jail.mount_sys),
+    ("mount-dev", _Jail.mount_dev),
+    ("mount-devpts", _Jail.mount_devpts),
+    ("mount-shm", _Jail.mount_shm),
+    ("mask-paths", _Jail.mask_paths),
+    ("binds", _Jail.binds),
+    ("copy-files", _Jail.copy_files),
+)
+
+APP_STEPS = (
+    ("signals", _Jail.signals),
+    ("setsid", _Jail.setsid),
+    ("stdio", _Jail.stdio_fds),
+    ("close-fds", _Jail.close_fds),
+    ("enter-root", _Jail.enter_root),
+    ("chdir", _Jail.chdir),
+    ("seccomp", _Jail.seccomp),
+    ("drop-bounding-set", _Jail.drop_bounding_set),
+    ("keep-caps", _Jail.keep_caps),
+    ("setgroups", _Jail.setgroups),
+    ("setresgid", _Jail.setresgid),
+    ("setresuid", _Jail.setresuid),
+    ("capset", _Jail.capset),
+    ("ambient", _Jail.ambient),
+    ("no-new-privs", _Jail.no_new_privs),
+    ("find-command", _Jail.find_command),
+    ("execve", _Jail.execve),
 )
 
 
+def _run_steps(jail, steps):
+    for name, action in steps:
+        _step(name, action, jail)
+
+
 def find_executable(name, path_value):
-    """PATH lookup as execvp does it, but inside the root (the child runs it after chroot)."""
+    """PATH lookup as execvp does it, but inside the root (the child runs it after entering it)."""
     if "/" in name:
         candidates = [name]
     else:
@@ -305,46 +487,152 @@ def find_executable(name, path_value):
     raise OSError(2, "command %r not found in the root (PATH=%s)" % (name, path_value))
 
 
-def _child_main(the_plan, root_fd, stdio, report_fd):
-    """Runs in the forked child: never returns, never raises."""
-    child = _Child(the_plan, root_fd, stdio, report_fd)
-    for name, action in CHILD_STEPS:
-        try:
-            action(child)
-        except BaseException as error:  # everything must reach the parent, nothing may unwind
-            errno_value = getattr(error, "errno", None) or 0
-            message = getattr(error, "strerror", None) or str(error) or type(error).__name__
-            if getattr(error, "filename", None):
-                message = "%s: %s" % (error.filename, message)
-            try:
-                os.write(report_fd, json.dumps({"step": name, "errno": errno_value, "msg": message}).encode())
-            finally:
-                os._exit(127)
+# ---------------------------------------------------------------------------------------------
+# The processes: init and app
+
+def _report(report_fd, message):
+    os.write(report_fd, json.dumps(message).encode() + b"\n")
+
+
+def _fail_here(report_fd, error):
+    """In a child: send the failed step to the parent and exit; never returns."""
+    try:
+        if isinstance(error, DrootError):
+            message = {"step": error.step, "errno": error.details.get("errno") or 0, "msg": error.msg}
+        else:
+            message = {"step": "internal", "errno": 0, "msg": "%s: %s" % (type(error).__name__, error)}
+        _report(report_fd, message)
+    finally:
+        os._exit(127)
+
+
+def _app_main(jail):
+    """The app's process: never returns, never raises."""
+    try:
+        _run_steps(jail, APP_STEPS)
+    except BaseException as error:  # everything must reach the parent, nothing may unwind
+        _fail_here(jail.report_fd, error)
     os._exit(127)
 
 
-def spawn(the_plan, root_fd, stdio):
-    """Fork the child; return its pid once execve succeeded, or raise the step that failed."""
-    report_r, report_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        os.close(report_r)
-        _child_main(the_plan, root_fd, stdio, report_w)
-    os.close(report_w)
-    with os.fdopen(report_r, "rb") as report:
-        data = report.read()
-    if data:
-        os.waitpid(pid, 0)
-        failure = json.loads(data.decode())
-        raise JailError(failure["msg"], step=failure["step"], errno=failure["errno"])
+def _exit_code(status):
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _supervise(app_pid):
+    """PID 1 of the jail: pass signals on, reap every child, end with the app's status."""
+    def forward(signum, _frame):
+        try:
+            os.kill(app_pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for signum in FORWARDED:
+        signal.signal(signum, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == app_pid:
+            os._exit(_exit_code(status))
+
+
+def _init_main(jail):
+    """PID 1 of a new PID namespace: set the jail up, start the app, supervise; never returns."""
+    try:
+        libc.prctl(libc.PR_SET_DUMPABLE, 0)  # the app cannot reach the init's /proc entries
+        libc.set_name("droot-init")
+        _run_steps(jail, SETUP_STEPS)
+        _report(jail.report_fd, {"mounts": jail.mounts.mounted})
+        os.fchdir(jail.mounts.root_fd)  # the app's pivot_root then moves the init into the root too
+        signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)  # none lost before the handlers are set
+        app_pid = os.fork()
+        if app_pid == 0:
+            _app_main(jail)
+        for target, fd in enumerate(jail.stdio):  # never hold the module's own stdio
+            os.dup2(fd, target)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    except BaseException as error:
+        _fail_here(jail.report_fd, error)
+    try:
+        _supervise(app_pid)
+    finally:
+        os._exit(127)
+
+
+def _fork_init(jail):
+    """Fork the init as PID 1 of a new PID namespace; this process stays in its own."""
+    own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _step("unshare", libc.unshare, libc.CLONE_NEWPID)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                _init_main(jail)
+        finally:
+            libc.setns(own_pid_ns, libc.CLONE_NEWPID)
+    finally:
+        os.close(own_pid_ns)
     return pid
 
 
-# ---------------------------------------------------------------------------------------------
-# Foreground and detached runs
+def _read_reports(report_r):
+    mounted, failure = [], None
+    with os.fdopen(report_r, "rb") as report:
+        for line in report.read().splitlines():
+            message = json.loads(line.decode())
+            if "mounts" in message:
+                mounted = message["mounts"]
+            else:
+                failure = message
+    return mounted, failure
 
-def run_foreground(the_plan, root_fd, stdin_data=None, timeout=None):
-    """Run to completion with captured output; a timeout kills the process group."""
+
+def _app_pid(init_pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (init_pid, init_pid), encoding="ascii") as handle:
+            children = handle.read().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+def spawn(the_plan, prepared, stdio, table=None):
+    """Build the jail and start the app; returns Started once execve succeeded, or raises the failed step.
+
+    ``table`` is the MountSet of a run in the host's namespaces, which the caller takes down.
+    """
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    jail = _Jail(the_plan, prepared, stdio, report_w, table)
+    try:
+        if jail.own:
+            pid = _fork_init(jail)
+        else:
+            _run_steps(jail, SETUP_STEPS)
+            pid = os.fork()
+            if pid == 0:
+                _app_main(jail)
+    except BaseException:
+        os.close(report_r)
+        raise
+    finally:
+        os.close(report_w)
+        prepared.close()  # the jail holds what it needs
+    mounted, failure = _read_reports(report_r)
+    if failure:
+        os.waitpid(pid, 0)
+        raise JailError(failure["msg"], step=failure["step"], errno=failure["errno"])
+    if jail.own:
+        return Started(pid, _app_pid(pid), mounted)
+    return Started(pid, pid, [entry.mount_point for entry in reversed(mounts.droot_mounts(the_plan.root))])
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Foreground and detached runs
+
+def run_foreground(the_plan, prepared, stdin_data=None, timeout=None, table=None):
+    """Run to completion with captured output; a timeout kills the jail (its init, or the app's group)."""
     stdin_fd = os.memfd_create("droot-stdin") if stdin_data is not None else os.open(os.devnull, os.O_RDONLY)
     if stdin_data is not None:
         os.write(stdin_fd, stdin_data.encode("utf-8"))
@@ -352,7 +640,11 @@ def run_foreground(the_plan, root_fd, stdin_data=None, timeout=None):
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     try:
-        pid = spawn(the_plan, root_fd, (stdin_fd, out_w, err_w))
+        started = spawn(the_plan, prepared, (stdin_fd, out_w, err_w), table)
+    except BaseException:
+        os.close(out_r)
+        os.close(err_r)
+        raise
     finally:
         for fd in (stdin_fd, out_w, err_w):
             os.close(fd)
@@ -367,7 +659,7 @@ def run_foreground(the_plan, root_fd, stdin_data=None, timeout=None):
             events = selector.select(wait)
             if not events and deadline is not None and time.monotonic() >= deadline:
                 timed_out = True
-                _kill_group(pid, signal.SIGKILL)
+                _kill_jail(started.pid, the_plan.namespaces, signal.SIGKILL)
                 break
             for key, _mask in events:
                 data = os.read(key.fd, 65536)
@@ -377,34 +669,54 @@ def run_foreground(the_plan, root_fd, stdin_data=None, timeout=None):
                     selector.unregister(key.fd)
     os.close(out_r)
     os.close(err_r)
-    _pid, status = os.waitpid(pid, 0)
-    return Outcome(os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]), b"".join(chunks[err_r]), pid, timed_out)
+    _pid, status = os.waitpid(started.pid, 0)
+    return Outcome(os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]), b"".join(chunks[err_r]),
+                   started.pid, started.app_pid, timed_out, started.mounts)
 
 
-def _kill_group(pid, signum):
+def _kill_jail(pid, namespaces, signum):
+    """The init's death ends its whole PID namespace; in the host's, the app's process group goes."""
     try:
-        os.killpg(pid, signum)
+        if namespaces == OWN:
+            os.kill(pid, signum)
+        else:
+            os.killpg(pid, signum)
     except ProcessLookupError:
         pass
 
 
-def default_name(root):
-    """A file name for a root's pidfile and log: its basename and a hash of the whole path."""
-    digest = hashlib.sha256(root.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    return "%s-%s" % (os.path.basename(root.rstrip("/")) or "root", digest)
+def open_outside_root(path, flags, root, what):
+    """Open a host file the module writes (log, pidfile): never through a symlink, never inside the root."""
+    parent = os.path.realpath(os.path.dirname(path))
+    if mountinfo.is_within(parent, root):
+        raise JailError("%s %s is inside the root, where the image could redirect it; put it outside %s"
+                        % (what, path, root), step=what)
+    os.makedirs(parent, exist_ok=True)
+    try:
+        return os.open(os.path.join(parent, os.path.basename(path)), flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
+    except OSError as error:
+        raise JailError("cannot open %s %s: %s" % (what, path, error.strerror), step=what)
 
 
-def write_pidfile(path, pid):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+def write_pidfile(path, pid, root):
     temporary = "%s.%d.tmp" % (path, os.getpid())
-    with open(temporary, "w", encoding="ascii") as handle:
+    fd = open_outside_root(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, root, "pidfile")
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write("%d\n" % pid)
     os.rename(temporary, path)
 
 
 def running_pids(root):
-    """The jail's live processes: every process whose root is the jail's root or below it."""
+    """The jail's live processes: every process whose root is the jail's root (or below it)."""
     return sorted(procs.pids_in_root(root))
+
+
+def main_pid(pids):
+    """The pid a supervisor would watch: the init of a jail with its own namespaces, else the first."""
+    for pid in pids:
+        if procs.namespace_pid(pid) == 1:
+            return pid
+    return pids[0] if pids else None
 
 
 def _pidfile_is_ours(pidfile, root):
@@ -412,50 +724,50 @@ def _pidfile_is_ours(pidfile, root):
     try:
         with open(pidfile, encoding="ascii") as handle:
             pid = int(handle.read().strip())
-        return mountinfo.is_within(os.readlink("/proc/%d/root" % pid), root)
     except (OSError, ValueError):
         return True
+    return not procs.is_running(pid) or pid in procs.pids_in_root(root)
 
 
-def start_detached(the_plan, root_fd, log_path, pidfile, settle=0.2):
+def start_detached(the_plan, prepared, log_path, pidfile, settle=0.2, table=None):
     """Daemonize: own session, stdin from /dev/null, stdout and stderr appended to ``log_path``.
 
-    A command that dies within ``settle`` seconds (a missing library, a bad flag) is reported
-    here with its status, rather than left for a health check to guess at.
+    The pidfile holds the init's pid (the app's in the host's namespaces). A command that dies
+    within ``settle`` seconds (a missing library, a bad flag) is reported here with its status,
+    rather than left for a health check to guess at.
     """
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+    log_fd = open_outside_root(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, the_plan.root, "log")
     null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        pid = spawn(the_plan, root_fd, (null_fd, log_fd, log_fd))
+        started = spawn(the_plan, prepared, (null_fd, log_fd, log_fd), table)
     finally:
         os.close(log_fd)
         os.close(null_fd)
     try:
-        write_pidfile(pidfile, pid)
-    except OSError as error:
-        _kill_group(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        raise JailError("cannot write %s: %s" % (pidfile, error.strerror), step="pidfile")
+        write_pidfile(pidfile, started.pid, the_plan.root)
+    except DrootError:
+        _kill_jail(started.pid, the_plan.namespaces, signal.SIGKILL)
+        os.waitpid(started.pid, 0)
+        raise
     time.sleep(settle)
-    exited, status = os.waitpid(pid, os.WNOHANG)
+    exited, status = os.waitpid(started.pid, os.WNOHANG)
     if exited:
         os.unlink(pidfile)
         raise JailError("the command exited at once with status %d; see %s"
                         % (os.waitstatus_to_exitcode(status), log_path), step="start")
-    return pid
+    return started
 
 
 def stop(root, pidfile, grace):
-    """SIGTERM the jail's processes, SIGKILL what is left after ``grace`` seconds; True if any ran."""
+    """SIGTERM the jail (its init passes it on), SIGKILL what is left after ``grace`` seconds.
+
+    Every signal goes through a pidfd, after checking that the process is still rooted in the
+    root: a pid reused meanwhile is never hit. True if anything ran.
+    """
     pids = running_pids(root)
-    for pid in pids:
-        _kill_group(pid, signal.SIGTERM)
-        _signal(pid, signal.SIGTERM)
+    _signal_jail(root, pids, signal.SIGTERM)
     if pids and not _wait_gone(root, grace):
-        for pid in running_pids(root):
-            _kill_group(pid, signal.SIGKILL)
-            _signal(pid, signal.SIGKILL)
+        _signal_jail(root, running_pids(root), signal.SIGKILL)
         if not _wait_gone(root, 10):
             raise JailError("processes %s in %s survive SIGKILL" % (running_pids(root), root), step="stop")
     if _pidfile_is_ours(pidfile, root):
@@ -466,11 +778,18 @@ def stop(root, pidfile, grace):
     return bool(pids)
 
 
-def _signal(pid, signum):
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
+def _signal_jail(root, pids, signum):
+    """Signal the inits of jails with their own namespaces, and the processes of the host's.
+
+    An init passes SIGTERM on to its app, whose end ends the namespace; a process inside such a
+    jail is left to its init, unless this is SIGKILL.
+    """
+    host_pid_ns = procs.pid_namespace("self")
+    for pid in pids:
+        if procs.namespace_pid(pid) == 1:
+            procs.signal_rooted(pid, root, signum)
+        elif signum == signal.SIGKILL or procs.pid_namespace(pid) == host_pid_ns:
+            procs.signal_rooted(pid, root, signum, group=True)
 
 
 def _wait_gone(root, seconds):
@@ -497,10 +816,19 @@ def root_lock(root, timeout=60):
 
     The lock file lives outside the root: a descriptor open inside it would keep its mounts busy.
     """
-    os.makedirs(PIDFILE_DIR, exist_ok=True)
-    return file_lock(os.path.join(PIDFILE_DIR, default_name(root) + ".lock"), timeout, root,
-                     "wait for it to finish", JailError)
+    return file_lock(run_file(root, ".lock"), timeout, root, "wait for it to finish", JailError)
 
 
-def jail_mounts(root):
-    return [mount.mount_point for mount in reversed(mountinfo.mounts_under(root))]
+def _kept_mount_set(root):
+    """A mount set that droot made for this root in the host's namespaces is still there."""
+    recorded = mounts.recorded_root_mount(root)
+    current = mountinfo.mount_at(root)
+    return recorded is not None and current is not None and current.mount_id == recorded
+
+
+def pidfile_path(root, pidfile):
+    return pidfile or run_file(root, ".pid")
+
+
+def log_path_for(root, log_path):
+    return log_path or os.path.join(LOG_DIR, default_name(root) + ".log")

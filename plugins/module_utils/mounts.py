@@ -1,230 +1,403 @@
 # -*- coding: utf-8 -*-
 # Copyright: droot.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The jail's mount set, and taking every mount under a path down safely.
+"""The jail's mounts, made on descriptors only, and taking mounts down safely.
 
-There is no mount namespace: the jail's mounts live in the host's table, below the root only.
-The root is first bind-mounted onto itself and made private, so nothing mounted below it
-propagates to the host's peers, and the host's "/" is never touched. User binds are then made
-recursive slaves: host mounts under the source still appear inside, but nothing goes back, and
-unmounting the bind never reaches the source's own submounts.
+No mount step resolves a path after checking it. Sources (the root, user binds, host devices and
+files) are opened by the caller on the host and cloned as detached mount trees (open_tree) whose
+attributes - read-only, nosuid, nodev, noexec, propagation - are set (mount_setattr) before
+anything can see them; new file systems are created detached (fsopen, fsmount); each is then
+attached (move_mount) onto a target that safepath opened inside the root. A rename inside the
+root, by a jail already running there, can neither redirect a mount nor leave one with the wrong
+flags.
+
+In the jail's own mount namespace (the default) these mounts live and die with the jail. With
+the host's namespaces (``namespaces: host``), they are made in the host's table below the root:
+the root gets a private bind of itself first, and what this run mounted is recorded by mount id
+so that exactly that is taken down again.
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import stat
 import time
-from collections import namedtuple
 
-from ansible_collections.droot.core.plugins.module_utils import mountinfo, procs, safepath
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils import libc, mountinfo, procs, safepath
+from ansible_collections.droot.core.plugins.module_utils.common import DrootError, run_file
 
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_REMOUNT = 0x20
-MS_NOATIME = 0x400
-MS_NODIRATIME = 0x800
-MS_BIND = 0x1000
+ATTR_RDONLY = 0x1
+ATTR_NOSUID = 0x2
+ATTR_NODEV = 0x4
+ATTR_NOEXEC = 0x8
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 MS_SLAVE = 0x80000
-MS_RELATIME = 0x200000
-MS_STRICTATIME = 0x1000000
-
 MNT_DETACH = 0x2
 UMOUNT_NOFOLLOW = 0x8
-
-# per-mount options in mountinfo -> the flags a bind remount must repeat to keep them
-_OPTION_FLAGS = {
-    "ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
-    "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME,
-}
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
              ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"))
-# Writable through proc with host namespaces: kernel tunables, magic SysRq, IRQ affinity, PCI.
-PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus")
-
-Bind = namedtuple("Bind", "src dest readonly")
+# Read-only, as in Docker: kernel tunables, magic SysRq, IRQ affinity, PCI, file system tunables.
+PROC_READ_ONLY = ("bus", "fs", "irq", "sys", "sysrq-trigger")
+# Masked, as in Docker (plus kallsyms): files get /dev/null, directories an empty read-only tmpfs.
+MASKED = ("proc/acpi", "proc/asound", "proc/kallsyms", "proc/kcore", "proc/keys", "proc/latency_stats",
+          "proc/sched_debug", "proc/scsi", "proc/timer_list", "proc/timer_stats", "sys/firmware",
+          "sys/devices/virtual/powercap")
+API_ATTRS = ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC
 
 
 class MountError(DrootError):
     pass
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+# ---------------------------------------------------------------------------------------------
+# The kernel's mount API on descriptors
+
+def clone_tree(fd, attrs, recursive=False, propagation=MS_PRIVATE):
+    """A detached copy of what ``fd`` shows, with its attributes set before it is attached anywhere."""
+    tree = libc.open_tree(fd, "", libc.OPEN_TREE_CLONE | libc.AT_EMPTY_PATH | os.O_CLOEXEC
+                          | (libc.AT_RECURSIVE if recursive else 0))
+    try:
+        libc.mount_setattr(tree, "", libc.AT_EMPTY_PATH | (libc.AT_RECURSIVE if recursive else 0),
+                           attr_set=attrs, propagation=propagation)
+    except BaseException:
+        os.close(tree)
+        raise
+    return tree
 
 
-def _encode(value):
-    return None if value is None else os.fsencode(value)
+def new_filesystem(fstype, attrs, options=()):
+    """A detached new instance of ``fstype``; ``options`` are (key, value) pairs, value None for a flag."""
+    context = libc.fsopen(fstype)
+    try:
+        for key, value in options:
+            if value is None:
+                libc.fsconfig(context, libc.FSCONFIG_SET_FLAG, key)
+            else:
+                libc.fsconfig(context, libc.FSCONFIG_SET_STRING, key, value)
+        libc.fsconfig(context, libc.FSCONFIG_CMD_CREATE)
+        return libc.fsmount(context, attrs)
+    finally:
+        os.close(context)
 
 
-def mount(source, target, fstype, flags, data=None):
-    if _libc.mount(_encode(source), _encode(target), _encode(fstype), flags, _encode(data)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), target)
+def attach(tree, target_fd):
+    """Mount the detached ``tree`` onto exactly the object behind ``target_fd``."""
+    libc.move_mount(tree, "", target_fd, "", libc.MOVE_MOUNT_F_EMPTY_PATH | libc.MOVE_MOUNT_T_EMPTY_PATH)
 
 
-def umount(target, flags=0):
-    if _libc.umount2(_encode(target), flags) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), target)
+def mount_api_missing():
+    """A one-line reason when this kernel lacks the mount API (mount_setattr is Linux 5.12), else None."""
+    try:
+        libc.mount_setattr(-1, "", 0)
+    except OSError as error:
+        if error.errno == errno.ENOSYS:
+            return "this kernel lacks mount_setattr(2) (Linux 5.12 or newer is needed)"
+    return None
 
 
-def flags_from_options(options):
-    flags = 0
-    for option in options.split(","):
-        flags |= _OPTION_FLAGS.get(option, 0)
-    return flags
+# ---------------------------------------------------------------------------------------------
+# Host sources, opened and cloned before the jail is entered
+
+def open_host(path, kind):
+    """An O_PATH descriptor of a host path that must be a directory, a regular file or a char device."""
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    mode = os.fstat(fd).st_mode
+    if not {"dir": stat.S_ISDIR, "file": stat.S_ISREG, "char": stat.S_ISCHR}[kind](mode):
+        os.close(fd)
+        raise MountError("%s on the host is not a %s" % (path, {"dir": "directory", "file": "regular file",
+                                                                  "char": "character device"}[kind]))
+    return fd
 
 
-def remount_bind(path, add_flags):
-    """Add flags to the bind mount at ``path``, repeating the ones it has (a remount resets them)."""
-    current = mountinfo.mount_at(path)
-    keep = flags_from_options(current.options) if current else 0
-    mount(None, path, None, MS_BIND | MS_REMOUNT | keep | add_flags)
+class Sources:
+    """Detached mount trees of everything the jail takes from the host, attributes already set.
+
+    Made in the caller's mount namespace, before the jail's is created, and attached there;
+    closed by the caller once the jail runs (a detached tree is dissolved with its last fd).
+    """
+
+    def __init__(self):
+        self.fds = []
+
+    def clone(self, fd, attrs, recursive=False, propagation=MS_PRIVATE):
+        tree = clone_tree(fd, attrs, recursive, propagation)
+        self.fds.append(tree)
+        return tree
+
+    def close(self):
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # attached, and closed by the jail's init already
+        self.fds = []
+
+
+# ---------------------------------------------------------------------------------------------
+# The jail's mount set
+
+class JailMounts:
+    """Builds the jail's view of the root on descriptors; the jail sequence calls its steps in order.
+
+    ``table`` is a MountSet in the host's namespaces (it records and reuses), None in the jail's own.
+    """
+
+    def __init__(self, table=None):
+        self.table = table
+        self.root_fd = None
+        self.mounted = []  # paths inside the root, outermost first
+
+    def _made(self, inside, fd):
+        self.mounted.append(inside)
+        if self.table is not None:
+            self.table.record(inside, libc.mount_id(fd))
+
+    def _attach_new(self, inside, tree, directory=True):
+        target = safepath.create_mountpoint(self.root_fd, inside, directory)
+        try:
+            attach(tree, target)
+        finally:
+            os.close(target)
+        self._made(inside, tree)
+
+    def bind_root(self, root_tree, target_fd):
+        """The root's own mount, private and nodev: pivot_root needs one, and every jail mount sits on it."""
+        attach(root_tree, target_fd)
+        self.root_fd = root_tree
+        self._made("/", root_tree)
+
+    def reuse_root(self, root_fd):
+        """Host namespaces, a jail of this root already mounted: its API file systems stay as they are."""
+        self.root_fd = root_fd
+
+    def proc(self):
+        proc = new_filesystem("proc", API_ATTRS)
+        try:
+            self._attach_new("/proc", proc)
+            for name in PROC_READ_ONLY:
+                self._read_only(proc, name)
+        finally:
+            os.close(proc)
+
+    def _read_only(self, parent_fd, name):
+        try:
+            target = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
+        except FileNotFoundError:
+            return
+        try:
+            tree = clone_tree(target, ATTR_RDONLY | API_ATTRS, recursive=True)
+            try:
+                attach(tree, target)
+                self._made("/proc/" + name, tree)
+            finally:
+                os.close(tree)
+        finally:
+            os.close(target)
+
+    def sys(self):
+        sysfs = new_filesystem("sysfs", ATTR_RDONLY | API_ATTRS)
+        try:
+            self._attach_new("/sys", sysfs)
+        finally:
+            os.close(sysfs)
+
+    def dev(self, devices):
+        """A tmpfs with the host's devices bound onto empty files: never the image's device nodes."""
+        tmpfs = new_filesystem("tmpfs", ATTR_NOSUID | ATTR_NOEXEC, (("mode", "755"), ("size", "64k")))
+        try:
+            self._attach_new("/dev", tmpfs)
+            for name, tree in devices:
+                os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666,
+                                 dir_fd=tmpfs))
+                target = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=tmpfs)
+                try:
+                    attach(tree, target)
+                finally:
+                    os.close(target)
+                self._made("/dev/" + name, tree)
+            for name, link in DEV_LINKS:
+                os.symlink(link, name, dir_fd=tmpfs)
+        finally:
+            os.close(tmpfs)
+
+    def devpts(self, tty_gid):
+        devpts = new_filesystem("devpts", ATTR_NOSUID | ATTR_NOEXEC,
+                                (("newinstance", None), ("ptmxmode", "0666"), ("mode", "0620"), ("gid", str(tty_gid))))
+        try:
+            self._attach_new("/dev/pts", devpts)
+        finally:
+            os.close(devpts)
+
+    def shm(self):
+        tmpfs = new_filesystem("tmpfs", API_ATTRS, (("mode", "1777"),))
+        try:
+            self._attach_new("/dev/shm", tmpfs)
+        finally:
+            os.close(tmpfs)
+
+    def mask(self):
+        """Docker's masked paths, where this kernel has them: /dev/null over files, an empty tmpfs over directories."""
+        null = safepath.open_in_root(self.root_fd, "/dev/null", os.O_PATH | os.O_NOFOLLOW)
+        try:
+            for path in MASKED:
+                parent, name = os.path.split(path)
+                try:
+                    parent_fd = safepath.open_in_root(self.root_fd, parent, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
+                except FileNotFoundError:
+                    continue
+                try:
+                    self._mask(parent_fd, name, "/" + path, null)
+                finally:
+                    os.close(parent_fd)
+        finally:
+            os.close(null)
+
+    def _mask(self, parent_fd, name, inside, null):
+        try:
+            target = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
+        except FileNotFoundError:
+            return
+        try:
+            if stat.S_ISDIR(os.fstat(target).st_mode):
+                tree = new_filesystem("tmpfs", ATTR_RDONLY | API_ATTRS)
+            else:  # a device node: no nodev here, reading it must give an empty file as in Docker
+                tree = clone_tree(null, ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC)
+            try:
+                attach(tree, target)
+                self._made(inside, tree)
+            finally:
+                os.close(tree)
+        finally:
+            os.close(target)
+
+    def bind(self, dest, tree, source_fd, directory):
+        """A user bind (or a host file bound in place of copying it) from its prepared ``tree``."""
+        target = safepath.create_mountpoint(self.root_fd, dest, directory)
+        try:
+            if self.table is not None and self.table.bound(target, source_fd, dest):
+                return
+            attach(tree, target)
+        finally:
+            os.close(target)
+        self._made(dest, tree)
 
 
 class MountSet:
-    """Mounts made for one run, recorded so that exactly these are taken down again."""
+    """Mounts made in the host's namespaces for one run, by mount id, so exactly these come down again."""
 
     def __init__(self, root):
         self.root = root
-        self.created = []
-        self.reused = []
+        self.created = []  # (path inside the root, mount id)
 
-    def _record(self, fd):
-        """The host path of the mount point behind ``fd``, as mountinfo names it."""
-        return os.readlink(safepath.fd_path(fd))
+    def record(self, inside, mount_id):
+        self.created.append((inside, mount_id))
+        if inside == "/":
+            _write_root_record(self.root, mount_id)
 
-    def mounted(self, path, predicate=None):
-        current = mountinfo.mount_at(path)
-        if current is not None and (predicate is None or predicate(current)):
-            self.reused.append(path)
+    def bound(self, target_fd, source_fd, dest):
+        """True when ``dest`` already shows the bind's source (a kept mount set); an error for another source."""
+        here, source = os.fstat(target_fd), os.fstat(source_fd)
+        if (here.st_dev, here.st_ino) == (source.st_dev, source.st_ino):
             return True
+        if _is_mount_root(target_fd):
+            raise MountError("%s is already mounted inside the root from another source; run droot_umount "
+                             "on the root first" % dest)
         return False
-
-    def _mount_at(self, root_fd, dest, directory, source, fstype, flags, data=None, reuse=None):
-        """Mount onto ``dest`` inside the root unless ``reuse`` says what is there will do."""
-        fd = safepath.create_mountpoint(root_fd, dest, directory)
-        try:
-            path = self._record(fd)
-            if self.mounted(path, reuse):
-                return path, False
-            mount(source, safepath.fd_path(fd), fstype, flags, data)
-        finally:
-            os.close(fd)
-        self.created.append(path)
-        return path, True
-
-    def bind_root(self):
-        """Bind the root onto itself, private and nodev: the parent of every jail mount."""
-        if self.mounted(self.root):
-            return
-        mount(self.root, self.root, None, MS_BIND)
-        self.created.append(self.root)
-        mount(None, self.root, None, MS_PRIVATE)
-        remount_bind(self.root, MS_NODEV)
-
-    def proc(self, root_fd):
-        path, fresh = self._mount_at(root_fd, "/proc", True, "proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV,
-                                     reuse=lambda m: m.fstype == "proc")
-        for name in PROC_READ_ONLY:
-            target = os.path.join(path, name)
-            if not os.path.lexists(target) or (not fresh and self.mounted(target)):
-                continue
-            mount(target, target, None, MS_BIND | MS_REC)
-            self.created.append(target)
-            remount_bind(target, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
-
-    def sys(self, root_fd):
-        self._mount_at(root_fd, "/sys", True, "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                       reuse=lambda m: m.fstype == "sysfs")
-
-    def dev(self, root_fd):
-        path, fresh = self._mount_at(root_fd, "/dev", True, "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC,
-                                     data="mode=755,size=64k", reuse=lambda m: m.fstype == "tmpfs")
-        if not fresh:
-            return
-        # populate the fresh tmpfs through a descriptor of it, never through the image's paths
-        dev_fd = safepath.open_in_root(root_fd, "/dev", os.O_PATH | os.O_DIRECTORY)
-        try:
-            for name in DEVICES:
-                host = os.path.join("/dev", name)
-                if not os.path.exists(host):
-                    continue
-                os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=dev_fd))
-                target = os.path.join(path, name)
-                mount(host, os.path.join(safepath.fd_path(dev_fd), name), None, MS_BIND)
-                self.created.append(target)
-                remount_bind(target, MS_NOSUID | MS_NOEXEC)
-            for name, link in DEV_LINKS:
-                os.symlink(link, name, dir_fd=dev_fd)
-        finally:
-            os.close(dev_fd)
-
-    def devpts(self, root_fd, tty_gid):
-        self._mount_at(root_fd, "/dev/pts", True, "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
-                       data="newinstance,ptmxmode=0666,mode=0620,gid=%d" % tty_gid,
-                       reuse=lambda m: m.fstype == "devpts")
-
-    def shm(self, root_fd):
-        self._mount_at(root_fd, "/dev/shm", True, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                       data="mode=1777", reuse=lambda m: m.fstype == "tmpfs")
-
-    def bind(self, root_fd, bind):
-        """A user bind: recursive, slave, nosuid and nodev, read-only on request."""
-        source = os.stat(bind.src)
-
-        def same_source(_mount):
-            current = os.stat(path)
-            if (current.st_dev, current.st_ino) != (source.st_dev, source.st_ino):
-                raise MountError(
-                    "%s is already mounted inside the root from another source; run droot_umount "
-                    "on the root first" % bind.dest)
-            return True
-
-        fd = safepath.create_mountpoint(root_fd, bind.dest, stat.S_ISDIR(source.st_mode))
-        try:
-            path = self._record(fd)
-            if self.mounted(path, same_source):
-                return
-            mount(bind.src, safepath.fd_path(fd), None, MS_BIND | MS_REC)
-        finally:
-            os.close(fd)
-        self.created.append(path)
-        mount(None, path, None, MS_SLAVE | MS_REC)
-        extra = MS_NOSUID | MS_NODEV | (MS_RDONLY if bind.readonly else 0)
-        # the bind and every mount it brought along, top first, so none stays writable
-        for sub in reversed(mountinfo.mounts_under(path)):
-            remount_bind(sub.mount_point, extra)
 
     def take_down(self):
         """Unmount what this set mounted, newest first; mounts it reused stay.
 
-        Never lazily: a mount a leftover process still uses stays, and is returned, so the
-        caller can say so instead of hiding it.
+        Found by mount id, at the place mountinfo shows it now (a jail may have renamed a parent).
+        Never lazily: a mount a leftover process still uses stays, and is returned.
         """
         kept = []
-        for path in reversed(self.created):
-            if mountinfo.mount_at(path) is None:
+        for inside, mount_id in reversed(self.created):
+            current = _mount_by_id(mount_id)
+            if current is None:
                 continue
             try:
-                unmount_path(path)
+                unmount_path(current.mount_point)
             except OSError as error:
                 if error.errno != errno.EBUSY:
-                    raise
-                kept.append(path)
+                    raise MountError("cannot unmount %s: %s" % (current.mount_point, error.strerror),
+                                     step="take-down")
+                kept.append(current.mount_point)
+                continue
+            if inside == "/":
+                _remove_root_record(self.root)
         self.created = []
         return kept
+
+
+def _is_mount_root(fd):
+    """True when ``fd`` is the root of a mount (something is mounted there)."""
+    entry = _mount_by_id(libc.mount_id(fd))
+    return entry is not None and entry.mount_point == os.readlink(safepath.fd_path(fd))
+
+
+def _mount_by_id(mount_id, table=None):
+    for entry in table if table is not None else mountinfo.read_table():
+        if entry.mount_id == mount_id:
+            return entry
+    return None
+
+
+# The private bind of a root onto itself that droot made in the host's namespaces, by mount id:
+# droot_umount takes it down, and never a mount at the root that droot did not make.
+def _root_record(root):
+    return run_file(root, ".mounts")
+
+
+def _write_root_record(root, mount_id):
+    path = _root_record(root)
+    temporary = "%s.%d.tmp" % (path, os.getpid())
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write("%d\n" % mount_id)
+    os.rename(temporary, path)
+
+
+def _remove_root_record(root):
+    try:
+        os.unlink(_root_record(root))
+    except FileNotFoundError:
+        pass
+
+
+def recorded_root_mount(root):
+    try:
+        with open(_root_record(root), encoding="ascii") as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_legacy_root_bind(entry, table):
+    """0.1.0's private nodev bind of a root onto itself, which it left unrecorded."""
+    parent = _mount_by_id(entry.parent_id, table)
+    if parent is None or parent.device != entry.device or "nodev" not in entry.options.split(","):
+        return False
+    if any(tag.startswith(("shared:", "master:")) for tag in entry.optional):
+        return False
+    relative = os.path.relpath(entry.mount_point, parent.mount_point)
+    return os.path.normpath(os.path.join(parent.root, relative)) == entry.root
+
+
+def droot_mounts(path, table=None):
+    """Mounts to take down for ``path``, deepest first: everything below it, and at it only droot's own."""
+    top = os.path.normpath(os.path.abspath(path))
+    table = mountinfo.read_table() if table is None else table
+    recorded = recorded_root_mount(top)
+    found = []
+    for entry in mountinfo.mounts_under(top, table):
+        if entry.mount_point != top or entry.mount_id == recorded or (
+                recorded is None and _is_legacy_root_bind(entry, table)):
+            found.append(entry)
+    return found
 
 
 def unmount_path(path, extra_flags=0):
@@ -232,7 +405,7 @@ def unmount_path(path, extra_flags=0):
     parent, name = os.path.split(path)
     parent_fd = safepath.open_host_dir_strict(parent)
     try:
-        umount(os.path.join(safepath.fd_path(parent_fd), name), UMOUNT_NOFOLLOW | extra_flags)
+        libc.umount2(os.path.join(safepath.fd_path(parent_fd), name), UMOUNT_NOFOLLOW | extra_flags)
     finally:
         os.close(parent_fd)
 
@@ -246,19 +419,23 @@ def _busy_error(top, mount_point, done):
 
 
 def unmount_tree(path, lazy=False, attempts=5):
-    """Unmount everything at or below ``path``, deepest first, until nothing is left.
+    """Unmount droot_mounts(path), deepest first, until nothing is left.
 
     While a process uses the tree, nothing is unmounted and the error names the processes:
     pulling a bind from under a running program is worse than failing. ``lazy`` detaches
     (MNT_DETACH) what stays busy instead. Returns the mount points unmounted.
     """
     top = os.path.realpath(path)
+    if top == "/":
+        raise MountError("refusing to unmount everything under the host's /: name the root of a jail",
+                         step="unmount")
     done = []
-    if not lazy and mountinfo.mounts_under(top) and procs.users_of(top):
+    if not lazy and droot_mounts(top) and procs.users_of(top):
         raise _busy_error(top, top, done)
     for attempt in range(attempts):
-        remaining = mountinfo.mounts_under(top)
+        remaining = droot_mounts(top)
         if not remaining:
+            _remove_root_record(top)
             return done
         busy = []
         for entry in remaining:
@@ -280,6 +457,7 @@ def unmount_tree(path, lazy=False, attempts=5):
                 done.append(mount_point)
         elif busy:
             time.sleep(0.1 * (attempt + 1))
-    if mountinfo.mounts_under(top):
+    if droot_mounts(top):
         raise MountError("mounts under %s keep coming back; something is mounting there" % top, step="unmount")
+    _remove_root_record(top)
     return done

@@ -1,11 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: droot.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Which live processes use a directory tree: their root, cwd, open files or mapped files."""
+"""Which live processes use a directory tree: their root, cwd, open files or mapped files.
+
+A process in a jail with its own mount namespace has pivoted into its root: /proc shows its root
+and paths as the jail sees them ("/"), not as host paths. Its root is recognised by identity
+instead: the root directory's device and inode.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 from collections import namedtuple
 
 from ansible_collections.droot.core.plugins.module_utils.mountinfo import is_within
@@ -30,10 +36,25 @@ def _comm(pid):
         return "?"
 
 
-def _uses(pid, top):
-    """Yield how the process ``pid`` uses ``top``: root, cwd, fd, map."""
+def _identity(path):
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _rooted_in(pid, top, top_identity):
+    """True when the root of ``pid`` is ``top`` or below it (a chroot), or is ``top`` itself (a pivot)."""
     root = _link(pid, "root")
-    if root is not None and is_within(root, top):
+    if root is None:
+        return False
+    return is_within(root, top) or _identity(os.path.join(PROC, pid, "root")) == top_identity
+
+
+def _uses(pid, top, top_identity):
+    """Yield how the process ``pid`` uses ``top``: root, cwd, fd, map."""
+    if _rooted_in(pid, top, top_identity):
         yield "root"
     cwd = _link(pid, "cwd")
     if cwd is not None and is_within(cwd, top):
@@ -66,28 +87,80 @@ def users_of(path, exclude_self=True):
     host path of its jail, which is what makes this usable on droot roots.
     """
     top = os.path.realpath(path)
+    top_identity = _identity(top)
     me = str(os.getpid())
     found = []
     for pid in os.listdir(PROC):
         if not pid.isdigit() or (exclude_self and pid == me):
             continue
-        how = list(_uses(pid, top))
+        how = list(_uses(pid, top, top_identity))
         if how:
             found.append(ProcessUse(int(pid), _comm(pid), tuple(how)))
     return found
 
 
 def pids_in_root(path):
-    """PIDs whose root directory is ``path`` or below it: the processes of that jail."""
+    """PIDs whose root directory is ``path`` (or below it): the processes of that jail."""
     top = os.path.realpath(path)
-    found = []
-    for pid in os.listdir(PROC):
-        root = _link(pid, "root") if pid.isdigit() else None
-        if root is not None and is_within(root, top):
-            found.append(int(pid))
-    return found
+    top_identity = _identity(top)
+    return [int(pid) for pid in os.listdir(PROC) if pid.isdigit() and _rooted_in(pid, top, top_identity)]
+
+
+def is_running(pid):
+    """True for a live process; False when it is gone or a zombie (which has no root any more)."""
+    return _link(str(pid), "root") is not None
+
+
+def namespace_pid(pid):
+    """The pid of ``pid`` in its own PID namespace (1 for a jail's init), or None if it is gone."""
+    try:
+        with open(os.path.join(PROC, str(pid), "status"), encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except OSError:
+        return None
+    return int(pid)  # kernels before 4.1 show no NSpid: no namespaces either
 
 
 def describe(uses):
     """A short list for an error message: ``1234 (nginx: root,cwd)``."""
     return ", ".join("%d (%s: %s)" % (use.pid, use.comm, ",".join(use.how)) for use in uses)
+
+
+def pid_namespace(pid):
+    """The PID namespace of ``pid`` as its /proc link names it (``pid:[4026531836]``), or None."""
+    return _link(str(pid), "ns/pid")
+
+
+def signal_rooted(pid, root, signum, group=False):
+    """Signal ``pid`` (and its process group with ``group``) only if it is still rooted in ``root``.
+
+    The pid is pinned with a pidfd before the check, so a pid reused meanwhile is never hit.
+    False when the process is gone or is no longer the jail's.
+    """
+    top = os.path.realpath(root)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return False
+    except (AttributeError, OSError):  # no pidfd (Linux before 5.3): check, then signal by pid
+        pidfd = None
+    try:
+        if not _rooted_in(str(pid), top, _identity(top)):
+            return False
+        if group:
+            try:
+                os.killpg(pid, signum)
+            except ProcessLookupError:
+                pass
+        if pidfd is None:
+            os.kill(pid, signum)
+        else:
+            signal.pidfd_send_signal(pidfd, signum)
+        return True
+    except ProcessLookupError:
+        return False
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)

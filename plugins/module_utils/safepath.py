@@ -10,6 +10,11 @@ target resolved again from the root (absolute) or from its directory (relative),
 never climbs above the root. The effect is openat2(RESOLVE_IN_ROOT) without needing a 5.6
 kernel, and it is race-free: each step opens relative to a descriptor already held, so a
 component swapped for a symlink meanwhile is seen as a symlink, never followed by the kernel.
+
+What the module reads or writes inside a root as root (the image's passwd, config, copied files)
+is opened with ``cross_mounts=False``: a path that leads onto another mount (a bind of a host
+directory, say) is refused, like openat2's RESOLVE_NO_XDEV, so an image symlink cannot make the
+module read or overwrite a host file.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import errno
 import os
 import stat
 
+from ansible_collections.droot.core.plugins.module_utils import libc
 from ansible_collections.droot.core.plugins.module_utils.common import DrootError
 
 MAX_SYMLINKS = 40
@@ -40,9 +46,10 @@ def _components(path):
 class _Walk:
     """The directories from the root down to the current one, as held descriptors."""
 
-    def __init__(self, root_fd):
+    def __init__(self, root_fd, cross_mounts=True):
         self.fds = [os.dup(root_fd)]
         self.names = []
+        self.mount = None if cross_mounts else libc.mount_id(root_fd)
 
     def close(self):
         for fd in self.fds:
@@ -69,6 +76,11 @@ class _Walk:
     def down(self, name):
         self.fds.append(os.open(name, _DIR_FLAGS, dir_fd=self.fd))
         self.names.append(name)
+        self.check_mount(self.fds[-1])
+
+    def check_mount(self, fd):
+        if self.mount is not None and libc.mount_id(fd) != self.mount:
+            raise UnsafePath("%s inside the root is on another mount (a bind?); refusing to cross it" % self.path)
 
 
 def _lstat(name, dir_fd):
@@ -78,13 +90,13 @@ def _lstat(name, dir_fd):
         return None
 
 
-def _walk_to_parent(root_fd, path, make_parents, dir_mode):
+def _walk_to_parent(root_fd, path, make_parents, dir_mode, cross_mounts=True):
     """Walk all but the last component of ``path``; return (walk, last name or None).
 
     Symlinks met on the way are followed inside the root. ``make_parents`` creates missing
     directories as the walk goes.
     """
-    walk = _Walk(root_fd)
+    walk = _Walk(root_fd, cross_mounts)
     todo = list(reversed(_components(path)))
     hops = 0
     try:
@@ -125,16 +137,18 @@ def _walk_to_parent(root_fd, path, make_parents, dir_mode):
         raise
 
 
-def open_in_root(root_fd, path, flags, mode=0o644, make_parents=False, dir_mode=0o755, make_dir=False):
+def open_in_root(root_fd, path, flags, mode=0o644, make_parents=False, dir_mode=0o755, make_dir=False,
+                 cross_mounts=True):
     """Open ``path`` as seen from inside the root; the result can never be outside it.
 
     A final symlink is followed inside the root unless ``flags`` has O_NOFOLLOW. With
-    ``make_dir``, a missing final component is created as a directory. Returns a descriptor;
-    the caller closes it.
+    ``make_dir``, a missing final component is created as a directory. Without
+    ``cross_mounts``, a path onto another mount than the root's is refused. Returns a
+    descriptor; the caller closes it.
     """
     hops = 0
     while True:
-        walk, name = _walk_to_parent(root_fd, path, make_parents, dir_mode)
+        walk, name = _walk_to_parent(root_fd, path, make_parents, dir_mode, cross_mounts)
         try:
             if name is None:
                 return os.open(".", flags | os.O_CLOEXEC, dir_fd=walk.fd)
@@ -152,7 +166,13 @@ def open_in_root(root_fd, path, flags, mode=0o644, make_parents=False, dir_mode=
                 except FileExistsError:
                     continue  # created meanwhile: look at it again
             # O_NOFOLLOW: if a symlink appeared since the lstat, fail rather than follow it.
-            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=walk.fd)
+            fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=walk.fd)
+            try:
+                walk.check_mount(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
         finally:
             walk.close()
 
@@ -188,18 +208,20 @@ def create_mountpoint(root_fd, path, directory):
 
 
 def open_regular(root_fd, path, flags, mode=0o644):
-    """Open a regular file inside the root; anything else (a device node, a FIFO) is refused.
+    """Open a regular file of the root's own mount; anything else (a device node, a FIFO) is refused.
 
     The type is checked on an O_PATH descriptor and the file reopened through it, so an image
     cannot make the host open its device node or block on its FIFO, even by swapping the path.
-    With O_CREAT a missing file is created (parents too) exclusively, so it is regular.
+    With O_CREAT a missing file is created (parents too) exclusively, so it is regular. A path
+    onto another mount is refused (``cross_mounts=False``).
     """
     if flags & os.O_CREAT:
         try:
-            return open_in_root(root_fd, path, (flags & ~os.O_TRUNC) | os.O_EXCL, mode, make_parents=True)
+            return open_in_root(root_fd, path, (flags & ~os.O_TRUNC) | os.O_EXCL, mode, make_parents=True,
+                                cross_mounts=False)
         except FileExistsError:
             pass
-    path_fd = open_in_root(root_fd, path, os.O_PATH)
+    path_fd = open_in_root(root_fd, path, os.O_PATH, cross_mounts=False)
     try:
         if not stat.S_ISREG(os.fstat(path_fd).st_mode):
             raise UnsafePath("%s inside the root is not a regular file" % path)

@@ -7,30 +7,46 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: droot_run
-short_description: Run a command in a root filesystem with chroot, dropped capabilities and bind mounts
+short_description: Run a command in a root filesystem, jailed in its own namespaces with dropped capabilities and bind mounts
 version_added: 0.1.0
 description:
   - Runs a command inside a root filesystem exported from a Docker image (see M(droot.core.droot_export)
     and M(droot.core.droot_fetch)) without a container runtime, as upstream C(droot run) does, with the
     holes of upstream closed.
-  - The root gets its own mount set below it only, never touching the host's C(/) - the root bound onto
-    itself and made private, C(/proc) (nosuid, noexec, nodev; C(/proc/sys), C(/proc/sysrq-trigger),
-    C(/proc/irq) and C(/proc/bus) read-only), C(/sys) read-only, C(/dev) as a tmpfs with C(null), C(zero),
-    C(full), C(random), C(urandom) and C(tty) bound from the host, a new C(devpts) instance with C(ptmx),
-    and a C(/dev/shm) tmpfs. What is already mounted is reused, so runs do not stack mounts.
-  - The command runs in a forked child that, in this order, starts a new session, closes every inherited
-    file descriptor above 2, chroots, changes directory, drops the bounding set, sets the groups, gid and
-    uid from the root's own C(/etc/passwd) and C(/etc/group), sets the permitted, effective, inheritable
-    and ambient capabilities to the kept set, sets no_new_privs, looks the command up in the root's
-    C(PATH) and executes it. A failing step is reported by name, and the mounts the task made are
-    removed again.
+  - By default (O(namespaces=own)) the jail gets its own PID, IPC and mount namespaces and a new session
+    keyring; the network stays the host's. Its init, PID 1 of the jail, makes every mount private, builds
+    the jail's mounts there and starts the app, which enters the root with pivot_root and detaches the old
+    root, so the host's file system is out of reach even for a chroot escape. The init reaps orphans,
+    passes SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH and SIGCONT on to the app and
+    exits with the app's exit status (128+N when a signal N ended it). Nothing of the jail is mounted on
+    the host, and it all vanishes when the init ends, even by C(kill -9).
+  - The jail's mounts, each made on descriptors that were checked (the kernel's open_tree, move_mount,
+    mount_setattr and fsmount, so a rename inside the root cannot redirect one) - the root bound onto
+    itself, private and nodev; C(/proc) (nosuid, noexec, nodev; C(/proc/sys), C(/proc/sysrq-trigger),
+    C(/proc/irq), C(/proc/bus) and C(/proc/fs) read-only); C(/sys) read-only; C(/dev) as a tmpfs with
+    C(null), C(zero), C(full), C(random), C(urandom) and C(tty) bound from the host, a new C(devpts)
+    instance with C(ptmx), and a C(/dev/shm) tmpfs; the paths Docker masks (C(/proc/kcore),
+    C(/proc/keys), C(/proc/timer_list), C(/proc/sched_debug), C(/proc/acpi), C(/proc/scsi),
+    C(/sys/firmware), ..., and C(/proc/kallsyms)) covered where the kernel has them; then the binds.
+  - The app's process, in this order, resets its signals, starts a new session, closes every inherited file
+    descriptor above 2, enters the root, changes directory, loads the seccomp filter, drops the bounding
+    set, sets the groups, gid and uid from the root's own C(/etc/passwd) and C(/etc/group), sets the
+    permitted, effective, inheritable and ambient capabilities to the kept set, sets no_new_privs, looks the
+    command up in the root's C(PATH) and executes it. A failing step is reported by name, and what the task
+    mounted is gone again.
+  - The seccomp filter refuses what Docker's default profile refuses (keyctl, add_key, request_key, bpf,
+    perf_event_open, kexec_load, reboot, the mount family, unshare, setns and clone with namespace flags,
+    open_by_handle_at, init_module, ...), except the calls that a kept capability allows (mount with
+    C(SYS_ADMIN), reboot with C(SYS_BOOT), ...).
   - The environment is built, not inherited from the host - C(PATH), C(HOME), C(USER), then the image's
     environment, then O(env).
 author:
   - droot.core contributors (@droot-core)
 requirements:
   - python-prctl (on the target host)
-  - Linux, running as root
+  - libseccomp's Python binding (Debian's and Ubuntu's C(python3-seccomp), Fedora's C(python3-libseccomp)),
+    unless O(seccomp=false)
+  - Linux 5.12 or newer (the mount API with mount_setattr), running as root
 attributes:
   check_mode:
     support: full
@@ -66,6 +82,8 @@ options:
     description:
       - The user to run as, a name from the root's C(/etc/passwd) or a numeric uid (which needs no entry).
       - Defaults to the image's User, else root.
+      - A name that the root's C(/etc/passwd) maps to uid 0 (an image whose C(www-data) is uid 0, say) is
+        refused; only V(root) or V(0) run as root.
     type: str
   group:
     description:
@@ -80,16 +98,22 @@ options:
         inside the root, default C(src)) and C(readonly) (default false), or upstream droot's short form
         C(SRC[:DEST][:ro|rw]).
       - The destination is created inside the root without following the image's symlinks out of it.
-      - Binds are made recursive slaves - host mounts under the source show inside, nothing done
-        inside reaches the host.
+      - Read-only, nosuid and nodev are set on the bind and everything mounted below its source before it is
+        attached, so it is never visible otherwise.
+      - With O(namespaces=own) a bind is private - host mounts made under its source after the jail started
+        do not show inside. With O(namespaces=host) it is a recursive slave, as in 0.1.0.
     type: list
     elements: raw
     default: []
   copy_files:
     description:
-      - Host files to copy into the root at the same path before the run, like upstream's C(--cp).
-      - V(true) copies C(/etc/hosts) and C(/etc/resolv.conf); a list names the files.
-      - The copy never follows the image's symlinks out of the root and never writes to anything but a regular file.
+      - Host files to show in the root at the same path, like upstream's C(--cp).
+      - V(true) takes C(/etc/hosts) and C(/etc/resolv.conf); a list names the files.
+      - With O(namespaces=own) each file is bound read-only onto its place in the jail's own mount namespace;
+        the release is not written (an empty file is created as the mount point when the path is missing).
+        With O(namespaces=host) it is copied into the root, as in 0.1.0.
+      - The path is resolved inside the root (a symlinked C(/etc/resolv.conf) works), never out of it; a copy
+        is only written to a regular file of the root's own file system, never through a symlink into a bind.
     type: raw
     default: false
   env:
@@ -101,7 +125,8 @@ options:
     description:
       - Apply the image's configuration written by M(droot.core.droot_export) - C(/.drootenv) (upstream
         droot's format) and C(/.droot/config.json) (Env, WorkingDir, User, Entrypoint, Cmd) - as
-        defaults that the options here override.
+        defaults that the options here override. Both are read only as regular files of the root's own
+        file system.
     type: bool
     default: true
   chdir:
@@ -113,16 +138,19 @@ options:
       - The capabilities the command keeps, names as in capabilities(7), with or without C(CAP_), in any case.
       - Every other capability is removed from the bounding, permitted, effective, inheritable and ambient
         sets; the kept ones are raised in the ambient set so that a non-root user keeps them too.
-      - The default is upstream droot's set without C(DAC_READ_SEARCH) - C(CHOWN), C(DAC_OVERRIDE),
-        C(FOWNER), C(SETGID), C(SETUID), C(NET_BIND_SERVICE).
-      - C(SYS_ADMIN), C(SYS_CHROOT), C(SYS_PTRACE), C(SYS_MODULE), C(SYS_RAWIO), C(DAC_READ_SEARCH) and
-        C(MKNOD) are refused unless also listed in O(allow_dangerous_capabilities).
+      - The default depends on the user, as with Docker - root keeps C(CHOWN), C(DAC_OVERRIDE), C(FOWNER),
+        C(SETGID), C(SETUID) and C(NET_BIND_SERVICE) (upstream droot's set without C(DAC_READ_SEARCH));
+        any other user keeps none.
+      - Allowed without O(allow_dangerous_capabilities) are that set and C(FSETID), C(KILL), C(SETPCAP),
+        C(AUDIT_WRITE) and C(SYS_CHROOT), which stay inside the jail's own namespaces. With
+        O(namespaces=host), C(KILL) and C(SYS_CHROOT) need it too. Every other capability needs it.
       - An empty list drops every capability.
     type: list
     elements: str
   allow_dangerous_capabilities:
     description:
-      - Capabilities that O(capabilities) may keep although they let the jailed process escape the root.
+      - Capabilities that O(capabilities) may keep although they let the jailed process escape the root or act
+        on the host (C(SYS_ADMIN), C(NET_ADMIN), C(NET_RAW) on the host's network, C(SYS_PTRACE), ...).
     type: list
     elements: str
     default: []
@@ -136,9 +164,28 @@ options:
       - Set no_new_privs, so that setuid binaries and file capabilities in the root grant nothing.
     type: bool
     default: true
+  seccomp:
+    description:
+      - Load the seccomp filter described above. V(false) lets the app use every system call its capabilities
+        allow, among them the key management calls that reach root's keyrings on the host (keyrings are not
+        namespaced). Not recommended.
+    type: bool
+    default: true
+  namespaces:
+    description:
+      - V(own) gives the jail its own PID, IPC and mount namespaces and pivot_root, as described above.
+      - V(host) is upstream droot's mode - the host's PID, IPC and mount namespaces and a plain chroot, the
+        jail's mounts made below the root in the host's mount table (the root bound onto itself and made
+        private first). It is unsafe - a jailed root can see and signal host processes (C(kill(-1)) kills
+        them all), reach the files of host processes through C(/proc/PID/root) and ptrace them after
+        switching to their uid, and read and overwrite SysV shared memory of the host. Use it only for an
+        app that must see host processes.
+    type: str
+    choices: [own, host]
+    default: own
   timeout:
     description:
-      - Seconds after which a foreground command and its process group are killed and the task fails.
+      - Seconds after which a foreground command is killed (the whole jail) and the task fails.
     type: int
   creates:
     description:
@@ -155,15 +202,18 @@ options:
   detach:
     description:
       - Run in the background as a daemon - a new session, standard input from C(/dev/null), standard
-        output and error appended to O(log_path), its pid in O(pidfile). The mounts stay until it is stopped.
+        output and error appended to O(log_path), the pid of the jail's init (of the app with O(namespaces=host))
+        in O(pidfile).
     type: bool
     default: false
   state:
     description:
       - With O(detach=true), V(started) starts the jail unless a process already runs from the same root.
         A foreground run ignores it.
-      - V(stopped) sends SIGTERM to the jail's processes, SIGKILL after O(stop_timeout) seconds, then
-        unmounts everything under the root. It needs no command and ignores O(detach).
+      - V(stopped) sends SIGTERM to the jail (its init passes it on to the app), SIGKILL after O(stop_timeout)
+        seconds, then unmounts what droot mounted under the root (only a jail of O(namespaces=host) or of
+        droot.core 0.1.0 has such mounts). Each signal goes through a pidfd after checking that the process
+        still runs from the root. It needs no command and ignores O(detach).
     type: str
     choices: [started, stopped]
     default: started
@@ -175,21 +225,24 @@ options:
   log_path:
     description:
       - Where a detached command's output goes. Default C(/var/log/droot/NAME.log), NAME from the root's path.
+      - Must be outside the root; it is opened without following a symlink.
     type: path
   pidfile:
     description:
       - The pid file of a detached command. Default C(/run/droot/NAME.pid), NAME from the root's path.
+      - Must be outside the root; it is written without following a symlink.
     type: path
   keep_mounts:
     description:
-      - Keep the mounts of a foreground run after the command ends. By default the mounts the task made
-        are removed when it ends, and mounts that were already there stay.
+      - With O(namespaces=host), keep the mounts of a foreground run after the command ends. By default the
+        mounts the task made are removed when it ends, and mounts that were already there stay.
+      - With O(namespaces=own) the mounts live in the jail's namespace and end with it; the option has no effect.
     type: bool
     default: false
 notes:
-  - Runs in the host's network, PID and IPC namespaces, as upstream droot does. The jail sees host
-    processes in C(/proc); run it as a uid that no host process uses.
-  - Use M(droot.core.droot_umount) to remove every mount under a root.
+  - The network is the host's - services on 127.0.0.1, abstract unix sockets of the host and a cloud
+    metadata endpoint are reachable from the jail, as they are for any process of its user on the host.
+  - Use M(droot.core.droot_umount) to remove mounts that a jail of O(namespaces=host) or of droot.core 0.1.0 left.
 extends_documentation_fragment:
   - droot.core.attributes
 seealso:
@@ -230,7 +283,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 rc:
-  description: The exit status of a foreground command; negative for a signal.
+  description: The exit status of a foreground command (128+N when signal N ended it); negative when the task's
+    timeout killed the jail.
   returned: foreground run
   type: int
   sample: 0
@@ -245,10 +299,29 @@ stderr:
   type: str
   sample: ""
 pid:
-  description: The process id of the detached command (the running one when it was already running).
-  returned: detached run
+  description:
+    - The host pid of the jail's init (of the app with O(namespaces=host)), the process a supervisor watches;
+      for a detached run, the one in O(pidfile) (the running one when it was already running).
+  returned: when a command runs, and for a detached jail that already runs
   type: int
   sample: 4242
+app_pid:
+  description: The host pid of the app's process; null when it ended before it could be read.
+  returned: when a command runs
+  type: int
+  sample: 4243
+pids:
+  description: The host pids of the jail's processes that O(state=stopped) found.
+  returned: with O(state=stopped)
+  type: list
+  elements: int
+  sample: [4242, 4243]
+unmounted:
+  description: The mount points that O(state=stopped) unmounted.
+  returned: with O(state=stopped), when something ran or was mounted
+  type: list
+  elements: str
+  sample: []
 cmd:
   description: The command as executed.
   returned: when a command runs
@@ -256,11 +329,13 @@ cmd:
   elements: str
   sample: [/usr/bin/app, serve]
 mounts:
-  description: The mount points of the jail while the command started, outermost first.
+  description:
+    - The mount points of the jail while the command started, outermost first - as the jail sees them with
+      O(namespaces=own), host paths with O(namespaces=host).
   returned: when a command runs
   type: list
   elements: str
-  sample: [/var/containers/app/releases/0f3c, /var/containers/app/releases/0f3c/proc]
+  sample: [/, /proc, /proc/sys, /sys, /dev, /dev/null]
 capabilities:
   description: The capabilities the command kept, or null when O(drop_capabilities=false).
   returned: when a command runs
@@ -287,6 +362,11 @@ delta:
   returned: when a command runs
   type: str
   sample: "0:00:01.500000"
+msg:
+  description: Why nothing ran (C(skipped, ...), C(already running ...)), what check mode would run, or the error.
+  returned: when nothing ran, in check mode, and on failure
+  type: str
+  sample: "already running from /var/containers/app/releases/0f3c21d9e8a1"
 step:
   description: The step of the run sequence that failed, for example C(resolve-user), C(mount-proc), C(find-command).
   returned: failure
@@ -300,9 +380,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.droot.core.plugins.module_utils import caps, jail, mountinfo, safepath
+from ansible_collections.droot.core.plugins.module_utils import caps, jail, mounts, safepath, syscall_filter
 from ansible_collections.droot.core.plugins.module_utils.common import DrootError, fail_from_error
-from ansible_collections.droot.core.plugins.module_utils.mounts import MountSet, unmount_tree
 
 
 def argument_spec():
@@ -321,6 +400,8 @@ def argument_spec():
         allow_dangerous_capabilities=dict(type="list", elements="str", default=[]),
         drop_capabilities=dict(type="bool", default=True),
         no_new_privs=dict(type="bool", default=True),
+        seccomp=dict(type="bool", default=True),
+        namespaces=dict(type="str", choices=[jail.OWN, jail.HOST], default=jail.OWN),
         timeout=dict(type="int"),
         creates=dict(type="str"),
         removes=dict(type="str"),
@@ -354,12 +435,14 @@ def _text(data):
     return to_text(data, errors="surrogate_or_replace").rstrip("\r\n")
 
 
-def _started_result(the_plan, mounts, start):
+def _started_result(the_plan, started, start):
     end = datetime.datetime.now()
     identity = the_plan.identity
     return dict(
         cmd=the_plan.argv,
-        mounts=mounts,
+        pid=started.pid,
+        app_pid=started.app_pid,
+        mounts=started.mounts,
         capabilities=caps.names_of(the_plan.kept) if the_plan.kept is not None else None,
         user=dict(uid=identity.uid, gid=identity.gid, groups=list(identity.groups)),
         start=str(start), end=str(end), delta=str(end - start),
@@ -367,27 +450,28 @@ def _started_result(the_plan, mounts, start):
 
 
 def _launch(module, root, the_plan, pidfile, log_path):
-    """Mount, run or start, and take the mounts down again unless they must stay."""
+    """Prepare, run or start, and take the mounts of the host's namespaces down unless they must stay."""
     params = module.params
-    mount_set = MountSet(root)
+    table = mounts.MountSet(root) if the_plan.namespaces == jail.HOST else None
     start = datetime.datetime.now()
     with jail.root_lock(root):
+        prepared = None
         try:
-            root_fd = jail.setup_mounts(the_plan, mount_set)
-            try:
-                mounts = jail.jail_mounts(root)
-                if params["detach"]:
-                    pid = jail.start_detached(the_plan, root_fd, log_path, pidfile)
-                    return dict(changed=True, pid=pid, **_started_result(the_plan, mounts, start))
-                outcome = jail.run_foreground(the_plan, root_fd, params["stdin"], params["timeout"])
-            finally:
-                os.close(root_fd)
+            prepared = jail.Prepared(the_plan)
+            if params["detach"]:
+                started = jail.start_detached(the_plan, prepared, log_path, pidfile, table=table)
+                return dict(changed=True, **_started_result(the_plan, started, start))
+            outcome = jail.run_foreground(the_plan, prepared, params["stdin"], params["timeout"], table)
         except BaseException:
-            mount_set.take_down()
+            if table is not None:
+                table.take_down()
             raise
-        kept = [] if params["keep_mounts"] else mount_set.take_down()
+        finally:
+            if prepared is not None:
+                prepared.close()
+        kept = [] if table is None or params["keep_mounts"] else table.take_down()
     result = dict(changed=True, rc=outcome.rc, stdout=_text(outcome.stdout), stderr=_text(outcome.stderr),
-                  **_started_result(the_plan, mounts, start))
+                  **_started_result(the_plan, outcome, start))
     if kept:
         module.warn("mounts %s stay: processes still use them; stop them and run droot_umount" % ", ".join(kept))
     if outcome.timed_out:
@@ -399,11 +483,12 @@ def _launch(module, root, the_plan, pidfile, log_path):
 
 def _stop(module, root, pidfile):
     running = jail.running_pids(root)
-    if module.check_mode or not (running or mountinfo.mounts_under(root)):
-        return dict(changed=bool(running or mountinfo.mounts_under(root)), pids=running)
+    mounted = mounts.droot_mounts(root)
+    if module.check_mode or not (running or mounted):
+        return dict(changed=bool(running or mounted), pids=running)
     with jail.root_lock(root):
         jail.stop(root, pidfile, module.params["stop_timeout"])
-        unmounted = unmount_tree(root)
+        unmounted = mounts.unmount_tree(root)
     return dict(changed=True, pids=running, unmounted=unmounted)
 
 
@@ -413,13 +498,14 @@ def main():
         mutually_exclusive=[("command", "cmd")],
         supports_check_mode=True,
     )
-    caps.PRCTL.require(module, reason="to drop capabilities")
     params = module.params
+    caps.PRCTL.require(module, reason="to drop capabilities")
+    if params["seccomp"] and params["state"] == "started":
+        syscall_filter.SECCOMP.require(module, reason="for the jail's seccomp filter (or set seccomp=false)")
     try:
         root, root_fd = jail.open_root(params["root"])
-        name = jail.default_name(root)
-        pidfile = params["pidfile"] or os.path.join(jail.PIDFILE_DIR, name + ".pid")
-        log_path = params["log_path"] or os.path.join(jail.LOG_DIR, name + ".log")
+        pidfile = jail.pidfile_path(root, params["pidfile"])
+        log_path = jail.log_path_for(root, params["log_path"])
         try:
             reason = _skip_reason(params, root_fd)
             the_plan = None if params["state"] == "stopped" or reason else jail.plan(root, root_fd, params)
@@ -430,9 +516,11 @@ def main():
         if params["detach"]:
             running = jail.running_pids(root)
             if running:
-                module.exit_json(changed=False, pid=running[0], msg="already running from %s" % root)
+                module.exit_json(changed=False, pid=jail.main_pid(running), msg="already running from %s" % root)
         if reason:
             module.exit_json(changed=False, rc=0, stdout="", stderr="", msg="skipped: " + reason)
+        if params["keep_mounts"] and the_plan.namespaces == jail.OWN:
+            module.warn("keep_mounts has no effect with namespaces=own: the jail's mounts end with the jail")
         if module.check_mode:
             module.exit_json(changed=True, cmd=the_plan.argv, msg="would run %s in %s" % (the_plan.argv, root))
         module.exit_json(**_launch(module, root, the_plan, pidfile, log_path))

@@ -16,12 +16,29 @@ def test_default_set_is_upstream_without_dac_read_search():
     assert 2 not in kept
 
 
-@pytest.mark.parametrize("name", ["SYS_ADMIN", "cap_sys_chroot", "SYS_PTRACE", "SYS_MODULE", "SYS_RAWIO",
-                                  "DAC_READ_SEARCH", "MKNOD"])
+@pytest.mark.parametrize("name", ["SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "SYS_RAWIO", "DAC_READ_SEARCH", "MKNOD",
+                                  "SYS_BOOT", "NET_ADMIN", "NET_RAW", "BPF", "PERFMON", "SYS_TIME", "IPC_OWNER",
+                                  "SYSLOG", "LINUX_IMMUTABLE", "SETFCAP", "sys_resource"])
 def test_dangerous_refused_unless_allowed(name):
     with pytest.raises(DrootError, match="allow_dangerous_capabilities"):
         caps.parse([name], top=40)
     assert caps.parse([name], allowed_dangerous=[name.upper()], top=40)
+
+
+def test_safe_set_needs_no_flag_in_own_namespaces():
+    assert caps.parse(caps.SAFE, top=40) == tuple(sorted(caps.NAMES.index(name) for name in caps.SAFE))
+
+
+@pytest.mark.parametrize("name", ["KILL", "cap_sys_chroot"])
+def test_kill_and_chroot_need_the_flag_in_host_namespaces(name):
+    with pytest.raises(DrootError, match=r"\(namespaces=host\); to keep it anyway"):
+        caps.parse([name], top=40, host_namespaces=True)
+    assert caps.parse([name], allowed_dangerous=[name], top=40, host_namespaces=True)
+
+
+def test_default_depends_on_the_user():
+    assert caps.default_for(0) == caps.DEFAULT_KEPT
+    assert caps.default_for(33) == ()
 
 
 def test_unknown_and_beyond_the_kernel():

@@ -63,6 +63,21 @@ def test_default_name_is_stable_and_distinct():
     assert jail.default_name("/x/app").startswith("app-")
 
 
+def test_exit_code_of_the_init():
+    assert jail._exit_code(42 << 8) == 42
+    assert jail._exit_code(9) == 128 + 9
+
+
+def test_sequence_order():
+    """The app enters the root before the filter and the credential changes, and execs last."""
+    names = [name for name, _action in jail.APP_STEPS]
+    assert names.index("enter-root") < names.index("seccomp") < names.index("drop-bounding-set")
+    assert names.index("setresuid") < names.index("capset") < names.index("no-new-privs") < names.index("execve")
+    assert names[-1] == "execve"
+    setup = [name for name, _action in jail.SETUP_STEPS]
+    assert setup[:3] == ["unshare", "private-mounts", "bind-root"]
+
+
 def test_copy_files_option(tmp_path):
     assert jail._copy_files(True) == jail.DEFAULT_COPY_FILES
     assert jail._copy_files(False) == ()

@@ -9,7 +9,7 @@ import sys
 for path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep):
     sys.path.insert(0, path)
 
-from ansible_collections.droot.core.plugins.module_utils import jail, mounts  # noqa: E402
+from ansible_collections.droot.core.plugins.module_utils import jail  # noqa: E402
 
 root, base = sys.argv[1], sys.argv[2]
 leaked = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
@@ -18,11 +18,6 @@ os.set_inheritable(leaked, True)
 real, root_fd = jail.open_root(root)
 command = "probe fds; probe fd-escape %d host-marker" % leaked
 plan = jail.plan(real, root_fd, {"command": ["/bin/sh", "-c", command], "image_config": False})
-mount_set = mounts.MountSet(real)
-jail_fd = jail.setup_mounts(plan, mount_set)
-try:
-    outcome = jail.run_foreground(plan, jail_fd)
-finally:
-    os.close(jail_fd)
-    mount_set.take_down()
+os.close(root_fd)
+outcome = jail.run_foreground(plan, jail.Prepared(plan))
 sys.stdout.write(outcome.stdout.decode())

@@ -9,9 +9,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/fsuid.h>
+#include <sys/ipc.h>
+#include <sys/ptrace.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <linux/capability.h>
+#include <linux/keyctl.h>
 
 static int status(void) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -66,12 +75,115 @@ static int fd_escape(int fd, const char *relative) {
     return 1;
 }
 
+/* Re-raise every permitted capability into the effective set (setfsuid away from 0 clears some). */
+static void raise_effective(void) {
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    syscall(SYS_capget, &header, data);
+    data[0].effective = data[0].permitted;
+    data[1].effective = data[1].permitted;
+    syscall(SYS_capset, &header, data);
+}
+
+/* Take the fs uid and gid of a host process (its uid and gid are equal here), then reach a
+ * root-only file through its /proc/PID/root. */
+static int proc_root(const char *pid, int uid, const char *path) {
+    char target[512], buf[256] = "";
+    int fd;
+    setfsgid(uid);
+    setfsuid(uid);
+    raise_effective();
+    snprintf(target, sizeof target, "/proc/%s/root%s", pid, path);
+    fd = open(target, O_RDWR);
+    if (fd < 0) { printf("open %s: %s\n", target, strerror(errno)); return 1; }
+    read(fd, buf, sizeof buf - 1);
+    ftruncate(fd, 0);
+    pwrite(fd, "OWNED\n", 6, 0);
+    printf("READ: %s", buf);
+    return 0;
+}
+
+/* Become the uid and gid of a host process (equal here) and attach to it with ptrace. */
+static int ptrace_attach(int pid, int uid) {
+    if (setresgid(uid, uid, uid) != 0) { printf("setresgid: %s\n", strerror(errno)); return 1; }
+    if (setresuid(uid, uid, uid) != 0) { printf("setresuid: %s\n", strerror(errno)); return 1; }
+    if (ptrace(PTRACE_ATTACH, pid, 0, 0) != 0) { printf("ptrace: %s\n", strerror(errno)); return 1; }
+    waitpid(pid, 0, __WALL);
+    long word = ptrace(PTRACE_PEEKDATA, pid, 0x400000, 0);
+    ptrace(PTRACE_DETACH, pid, 0, 0);
+    printf("ATTACHED to %d (peeked %lx)\n", pid, word);
+    return 0;
+}
+
+/* kill(-1): every process this one may signal. */
+static int kill_all(void) {
+    if (kill(-1, SIGKILL) != 0) { printf("kill(-1): %s\n", strerror(errno)); return 1; }
+    printf("kill(-1) sent\n");
+    return 0;
+}
+
+/* Find a key by description in the user keyring and print its payload. */
+static int key_read(const char *description) {
+    char buf[256] = "";
+    long id = syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, "user", description, 0);
+    if (id < 0) { printf("keyctl search: %s\n", strerror(errno)); return 1; }
+    long n = syscall(SYS_keyctl, KEYCTL_READ, id, buf, sizeof buf - 1);
+    if (n < 0) { printf("keyctl read: %s\n", strerror(errno)); return 1; }
+    buf[n < (long)sizeof buf ? n : (long)sizeof buf - 1] = 0;
+    printf("KEY: %s\n", buf);
+    return 0;
+}
+
+static int key_add(const char *description, const char *payload) {
+    long id = syscall(SYS_add_key, "user", description, payload, strlen(payload), KEY_SPEC_USER_KEYRING);
+    if (id < 0) { printf("add_key: %s\n", strerror(errno)); return 1; }
+    printf("added key %ld\n", id);
+    return 0;
+}
+
+static int key_unlink(const char *description) {
+    long id = syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, "user", description, 0);
+    if (id >= 0) syscall(SYS_keyctl, KEYCTL_UNLINK, id, KEY_SPEC_USER_KEYRING);
+    return 0;
+}
+
+/* SysV shared memory: create (host side), read and overwrite (the attack), remove. */
+static int shm(const char *action, const char *key_text) {
+    key_t key = (key_t)strtol(key_text, 0, 0);
+    int create = !strcmp(action, "shm-create");
+    int id = shmget(key, 4096, create ? IPC_CREAT | 0600 : 0);
+    if (id < 0) { printf("shmget: %s\n", strerror(errno)); return 1; }
+    if (!strcmp(action, "shm-remove")) return shmctl(id, IPC_RMID, 0) == 0 ? 0 : 1;
+    char *mem = shmat(id, 0, 0);
+    if (mem == (void *)-1) { printf("shmat: %s\n", strerror(errno)); return 1; }
+    if (create) { strcpy(mem, "host-secret"); return 0; }
+    printf("SHM: %s\n", mem);
+    strcpy(mem, "OWNED");
+    return 0;
+}
+
+static int setuid0(void) {
+    if (setuid(0) != 0) { printf("setuid(0): %s\n", strerror(errno)); return 1; }
+    printf("BECAME ROOT: uid %d euid %d\n", getuid(), geteuid());
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "status")) return status();
     if (argc >= 2 && !strcmp(argv[1], "fds")) return fds();
     if (argc >= 3 && !strcmp(argv[1], "bind")) return bind_port(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "chroot-escape")) return chroot_escape(argv[2]);
     if (argc >= 4 && !strcmp(argv[1], "fd-escape")) return fd_escape(atoi(argv[2]), argv[3]);
-    fprintf(stderr, "usage: probe status | fds | bind PORT | chroot-escape HOSTFILE | fd-escape FD RELPATH\n");
+    if (argc >= 5 && !strcmp(argv[1], "proc-root")) return proc_root(argv[2], atoi(argv[3]), argv[4]);
+    if (argc >= 4 && !strcmp(argv[1], "ptrace")) return ptrace_attach(atoi(argv[2]), atoi(argv[3]));
+    if (argc >= 2 && !strcmp(argv[1], "kill-all")) return kill_all();
+    if (argc >= 3 && !strcmp(argv[1], "key-read")) return key_read(argv[2]);
+    if (argc >= 4 && !strcmp(argv[1], "key-add")) return key_add(argv[2], argv[3]);
+    if (argc >= 3 && !strcmp(argv[1], "key-unlink")) return key_unlink(argv[2]);
+    if (argc >= 3 && !strncmp(argv[1], "shm-", 4)) return shm(argv[1], argv[2]);
+    if (argc >= 2 && !strcmp(argv[1], "setuid0")) return setuid0();
+    fprintf(stderr, "usage: probe status | fds | bind PORT | chroot-escape HOSTFILE | fd-escape FD RELPATH\n"
+                    "     | proc-root PID UID PATH | ptrace PID UID | kill-all | key-read DESC | key-add DESC DATA\n"
+                    "     | key-unlink DESC | shm-create|shm-read|shm-remove KEY | setuid0\n");
     return 2;
 }
