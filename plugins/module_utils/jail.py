@@ -821,9 +821,8 @@ def root_lock(root, timeout=60):
 
 def _kept_mount_set(root):
     """A mount set that droot made for this root in the host's namespaces is still there."""
-    recorded = mounts.recorded_root_mount(root)
     current = mountinfo.mount_at(root)
-    return recorded is not None and current is not None and current.mount_id == recorded
+    return current is not None and mounts.recorded_root_mount(root) == (current.mount_id, current.parent_id)
 
 
 def pidfile_path(root, pidfile):

@@ -165,10 +165,15 @@ class JailMounts:
         self._made(inside, tree)
 
     def bind_root(self, root_tree, target_fd):
-        """The root's own mount, private and nodev: pivot_root needs one, and every jail mount sits on it."""
+        """The root's own mount, private and nodev: pivot_root needs one, and every jail mount sits on it.
+
+        Attached onto a shared mount (a root that is an administrator's shared mount), a tree joins
+        its peer group: it is made private again before anything is mounted on it.
+        """
         attach(root_tree, target_fd)
         self.root_fd = root_tree
         self._made("/", root_tree)
+        libc.mount_setattr(root_tree, "", libc.AT_EMPTY_PATH, propagation=MS_PRIVATE)
 
     def reuse_root(self, root_fd):
         """Host namespaces, a jail of this root already mounted: its API file systems stay as they are."""
@@ -296,7 +301,7 @@ class MountSet:
     def record(self, inside, mount_id):
         self.created.append((inside, mount_id))
         if inside == "/":
-            _write_root_record(self.root, mount_id)
+            _write_root_record(self.root, _mount_by_id(mount_id))
 
     def bound(self, target_fd, source_fd, dest):
         """True when ``dest`` already shows the bind's source (a kept mount set); an error for another source."""
@@ -346,18 +351,19 @@ def _mount_by_id(mount_id, table=None):
     return None
 
 
-# The private bind of a root onto itself that droot made in the host's namespaces, by mount id:
-# droot_umount takes it down, and never a mount at the root that droot did not make.
+# The private bind of a root onto itself that droot made in the host's namespaces, by mount id
+# and parent mount id (ids are reused once free): droot_umount takes it down, and never a mount at
+# the root that droot did not make.
 def _root_record(root):
     return run_file(root, ".mounts")
 
 
-def _write_root_record(root, mount_id):
+def _write_root_record(root, entry):
     path = _root_record(root)
     temporary = "%s.%d.tmp" % (path, os.getpid())
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write("%d\n" % mount_id)
+        handle.write("%d %d\n" % (entry.mount_id, entry.parent_id))
     os.rename(temporary, path)
 
 
@@ -369,9 +375,11 @@ def _remove_root_record(root):
 
 
 def recorded_root_mount(root):
+    """(mount id, parent mount id) of droot's own mount at ``root``, or None."""
     try:
         with open(_root_record(root), encoding="ascii") as handle:
-            return int(handle.read().strip())
+            mount_id, parent_id = handle.read().split()
+        return int(mount_id), int(parent_id)
     except (OSError, ValueError):
         return None
 
@@ -394,7 +402,7 @@ def droot_mounts(path, table=None):
     recorded = recorded_root_mount(top)
     found = []
     for entry in mountinfo.mounts_under(top, table):
-        if entry.mount_point != top or entry.mount_id == recorded or (
+        if entry.mount_point != top or (entry.mount_id, entry.parent_id) == recorded or (
                 recorded is None and _is_legacy_root_bind(entry, table)):
             found.append(entry)
     return found
@@ -435,13 +443,14 @@ def unmount_tree(path, lazy=False, attempts=5):
     for attempt in range(attempts):
         remaining = droot_mounts(top)
         if not remaining:
-            _remove_root_record(top)
             return done
         busy = []
         for entry in remaining:
             try:
                 unmount_path(entry.mount_point)
                 done.append(entry.mount_point)
+                if recorded_root_mount(entry.mount_point) == (entry.mount_id, entry.parent_id):
+                    _remove_root_record(entry.mount_point)
             except OSError as error:
                 if error.errno == errno.EINVAL and mountinfo.mount_at(entry.mount_point) is None:
                     continue  # went with its parent
@@ -459,5 +468,4 @@ def unmount_tree(path, lazy=False, attempts=5):
             time.sleep(0.1 * (attempt + 1))
     if droot_mounts(top):
         raise MountError("mounts under %s keep coming back; something is mounting there" % top, step="unmount")
-    _remove_root_record(top)
     return done

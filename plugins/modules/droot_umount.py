@@ -16,6 +16,11 @@ description:
     that contains no symlink, and a busy mount stops the task with the processes that hold it
     instead of being detached silently.
   - O(root) may be a base directory holding several releases; everything below it is unmounted.
+  - A mount at O(root) itself is taken down only when droot made it (the private bind of a root onto
+    itself of a jail with O(droot.core.droot_run#module:namespaces=host), or of droot.core 0.1.0); an
+    administrator's own mount there stays. O(root=/) is refused.
+  - A jail with its own namespaces (the default of M(droot.core.droot_run)) has no mount on the host:
+    there is nothing to unmount, and the task reports no change.
 author:
   - droot.core contributors (@droot-core)
 requirements:
@@ -80,7 +85,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.droot.core.plugins.module_utils import mountinfo, mounts
+from ansible_collections.droot.core.plugins.module_utils import mounts
 from ansible_collections.droot.core.plugins.module_utils.common import DrootError, fail_from_error
 
 
@@ -95,7 +100,9 @@ def main():
     root = os.path.realpath(module.params["root"])
     if not os.path.isdir(root):
         module.fail_json(msg="root %s is not a directory" % module.params["root"], root=root)
-    present = [mount.mount_point for mount in mountinfo.mounts_under(root)]
+    if root == "/":
+        module.fail_json(msg="root / would unmount every mount of the host: name the root of a jail", root=root)
+    present = [mount.mount_point for mount in mounts.droot_mounts(root)]
     if module.check_mode or not present:
         module.exit_json(changed=bool(present), unmounted=present, root=root)
     try:

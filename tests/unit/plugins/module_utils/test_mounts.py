@@ -118,12 +118,14 @@ def test_droot_mounts_keeps_an_administrators_mount_at_the_root(monkeypatch):
 
 
 def test_droot_mounts_takes_the_recorded_self_bind(monkeypatch):
-    monkeypatch.setattr(mounts, "recorded_root_mount", lambda root: 30)
+    monkeypatch.setattr(mounts, "recorded_root_mount", lambda root: (30, 20))
     table = _table(ROOT_FS,
                    "20 1 8:2 / /srv/app rw,relatime shared:5 - ext4 /dev/sdb1 rw",
                    "30 20 8:2 / /srv/app rw,nodev,relatime - ext4 /dev/sdb1 rw",
                    "31 30 0:5 / /srv/app/proc rw,nosuid,nodev,noexec - proc proc rw")
     assert [entry.mount_id for entry in mounts.droot_mounts("/srv/app", table)] == [31, 30]
+    monkeypatch.setattr(mounts, "recorded_root_mount", lambda root: (30, 1))  # an id reused elsewhere
+    assert [entry.mount_id for entry in mounts.droot_mounts("/srv/app", table)] == [31]
 
 
 def test_droot_mounts_recognises_0_1_0_self_binds(monkeypatch):
