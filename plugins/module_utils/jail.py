@@ -685,15 +685,27 @@ def _kill_jail(pid, namespaces, signum):
         pass
 
 
+def check_outside_root(path, root, what):
+    """Refuse a host file the module writes (log, pidfile) that lies inside the root.
+
+    Every leading directory is resolved on its own: a path that passes through the root at any
+    point (``current/var/log/...``, or an image symlink from there back to the host) is refused.
+    """
+    parts = os.path.abspath(path).split("/")[1:-1]
+    for depth in range(len(parts) + 1):
+        if mountinfo.is_within(os.path.realpath("/" + "/".join(parts[:depth])), root):
+            raise JailError("%s %s is inside the root %s, where the image could redirect it; put it outside"
+                            % (what, path, root), step=what)
+
+
 def open_outside_root(path, flags, root, what):
-    """Open a host file the module writes (log, pidfile): never through a symlink, never inside the root."""
-    parent = os.path.realpath(os.path.dirname(path))
-    if mountinfo.is_within(parent, root):
-        raise JailError("%s %s is inside the root, where the image could redirect it; put it outside %s"
-                        % (what, path, root), step=what)
+    """Open a host file the module writes: outside the root, never through a final symlink."""
+    check_outside_root(path, root, what)
+    absolute = os.path.abspath(path)
+    parent = os.path.realpath(os.path.dirname(absolute))
     os.makedirs(parent, exist_ok=True)
     try:
-        return os.open(os.path.join(parent, os.path.basename(path)), flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
+        return os.open(os.path.join(parent, os.path.basename(absolute)), flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
     except OSError as error:
         raise JailError("cannot open %s %s: %s" % (what, path, error.strerror), step=what)
 
@@ -736,6 +748,7 @@ def start_detached(the_plan, prepared, log_path, pidfile, settle=0.2, table=None
     within ``settle`` seconds (a missing library, a bad flag) is reported here with its status,
     rather than left for a health check to guess at.
     """
+    check_outside_root(pidfile, the_plan.root, "pidfile")
     log_fd = open_outside_root(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, the_plan.root, "log")
     null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:

@@ -316,26 +316,39 @@ class MountSet:
     def take_down(self):
         """Unmount what this set mounted, newest first; mounts it reused stay.
 
-        Found by mount id, at the place mountinfo shows it now (a jail may have renamed a parent).
-        Never lazily: a mount a leftover process still uses stays, and is returned.
+        Found by mount id, at the place mountinfo shows it now: a jail may be renaming its
+        parents, so a path that vanished before the unmount reached it is read again. Never
+        lazily: a mount a leftover process still uses stays, and is returned.
         """
         kept = []
         for inside, mount_id in reversed(self.created):
-            current = _mount_by_id(mount_id)
-            if current is None:
-                continue
-            try:
-                unmount_path(current.mount_point)
-            except OSError as error:
-                if error.errno != errno.EBUSY:
-                    raise MountError("cannot unmount %s: %s" % (current.mount_point, error.strerror),
-                                     step="take-down")
-                kept.append(current.mount_point)
-                continue
-            if inside == "/":
+            if self._unmount(mount_id) == errno.EBUSY:
+                kept.append(os.path.normpath(self.root + inside))
+            elif inside == "/":
                 _remove_root_record(self.root)
         self.created = []
         return kept
+
+    @staticmethod
+    def _unmount(mount_id, attempts=50):
+        for attempt in range(attempts):
+            current = _mount_by_id(mount_id)
+            if current is None:
+                return None
+            try:
+                unmount_path(current.mount_point)
+                return None
+            except safepath.UnsafePath:
+                pass  # a symlink on the way: the tree changed since mountinfo was read
+            except OSError as error:
+                if error.errno == errno.EBUSY:
+                    return error.errno
+                if error.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EINVAL):
+                    raise MountError("cannot unmount %s: %s" % (current.mount_point, error.strerror),
+                                     step="take-down")
+            time.sleep(0.002 * attempt)
+        raise MountError("cannot unmount %s: something keeps moving it; stop the jails of the root and run "
+                         "droot_umount" % current.mount_point, step="take-down")
 
 
 def _is_mount_root(fd):
