@@ -19,8 +19,8 @@ description:
   - A mount at O(root) itself is taken down only when droot made it (the private bind of a root onto
     itself of a jail with O(droot.core.droot_run#module:namespaces=host), or of droot.core 0.1.0); an
     administrator's own mount there stays. O(root=/) is refused.
-  - A jail with its own namespaces (the default of M(droot.core.droot_run)) has no mount on the host:
-    there is nothing to unmount, and the task reports no change.
+  - A jail with its own namespaces (the default of M(droot.core.droot_run)) has no mount on the host,
+    so there is nothing to unmount and the task reports no change.
 author:
   - droot.core contributors (@droot-core)
 requirements:

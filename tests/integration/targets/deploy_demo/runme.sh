@@ -37,15 +37,17 @@ test ! -e /var/containers/droot-demo-web
 # The output names the URL and shows the app's answer, given from inside the jail: run as
 # nobody, without capabilities, with the image's tree as its /.
 grep -x "URL: http://127.0.0.1:8080/" "$out"
-grep -x "Hello from droot.core: busybox httpd in a chroot, run by droot_run." "$out"
+grep -x "Hello from droot.core: busybox httpd in a jail of its own, run by droot_run." "$out"
 grep -x "user: nobody (uid 65534), effective capabilities: 0000000000000000" "$out"
 grep -x "its / holds: bin dev etc linuxrc proc root sbin sys tmp usr var www" "$out"
 
-# The app is what answers on the URL, and it runs from the release the role made.
+# The app is what answers on the URL, and it runs from the release the role made: the pidfile
+# names the jail's init, whose root (pivoted into, so known by identity) is that release.
 curl -fsS http://127.0.0.1:8080/ | grep -q "Hello from droot.core"
 release=$(readlink /var/containers/droot-demo-web/current)
 pid=$(cat /run/droot/droot-demo-web.pid)
-[ "$(readlink "/proc/$pid/root")" = "/var/containers/droot-demo-web/$release" ]
+[ "$(cat "/proc/$pid/comm")" = droot-init ]
+[ "$(stat -L -c %d:%i "/proc/$pid/root")" = "$(stat -c %d:%i "/var/containers/droot-demo-web/$release")" ]
 test -f /var/lib/droot/store/droot-demo-web.tar.zst.json
 
 # The clean-up leaves nothing running, mounted or on disk.

@@ -4,7 +4,7 @@
 # the machine's own apt sources (mmdebstrap). Prints "built" when it built the image.
 set -eu
 image=${1:?usage: build_host_image.sh IMAGE}
-packages=openssh-server,python3,python3-prctl,python3-boto3,python3-zstandard
+packages=openssh-server,python3,python3-prctl,python3-seccomp,python3-boto3,python3-zstandard
 # The image carries the hash of the script that made it: a change here rebuilds it.
 label=org.droot-core.test-host-recipe
 recipe=$(sha256sum "$0" | cut -c1-16)
