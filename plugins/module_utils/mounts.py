@@ -108,8 +108,8 @@ def open_host(path, kind):
     mode = os.fstat(fd).st_mode
     if not {"dir": stat.S_ISDIR, "file": stat.S_ISREG, "char": stat.S_ISCHR}[kind](mode):
         os.close(fd)
-        raise MountError("%s on the host is not a %s" % (path, {"dir": "directory", "file": "regular file",
-                                                                  "char": "character device"}[kind]))
+        what = {"dir": "directory", "file": "regular file", "char": "character device"}[kind]
+        raise MountError("%s on the host is not a %s" % (path, what))
     return fd
 
 

@@ -68,7 +68,7 @@ def build(kept_names):
     CAP_SYS_ADMIN.
     """
     seccomp = SECCOMP.module
-    kept = set(kept_names) if kept_names is not None else {capability for capability, _ in REFUSED}
+    kept = set(kept_names) if kept_names is not None else {group[0] for group in REFUSED}
     syscall_filter = seccomp.SyscallFilter(seccomp.ALLOW)
     syscall_filter.set_attr(seccomp.Attr.CTL_NNP, 0)
     native = next((name for name in _COMPAT_ARCH if getattr(seccomp.Arch, name) == seccomp.Arch.NATIVE

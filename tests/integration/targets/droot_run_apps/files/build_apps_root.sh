@@ -11,6 +11,8 @@ if [ -d "$cache" ] && [ "$(cat "$cache.recipe" 2>/dev/null)" = "$recipe" ]; then
 fi
 mkdir -p "$(dirname "$cache")"
 rm -rf "$cache.tmp" "$cache" "$cache.recipe"
+# The hooks are mmdebstrap's to expand: $1 is the root it builds.
+# shellcheck disable=SC2016
 mmdebstrap --quiet --variant=minbase --format=directory --include=nginx-light,postgresql-15 \
     --essential-hook='printf "#!/bin/sh\nexit 101\n" > "$1/usr/sbin/policy-rc.d"; chmod 755 "$1/usr/sbin/policy-rc.d"' \
     --essential-hook='mkdir -p "$1/etc/postgresql-common"; echo "create_main_cluster = false" > "$1/etc/postgresql-common/createcluster.conf"' \
