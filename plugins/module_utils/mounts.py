@@ -31,6 +31,8 @@ ATTR_RDONLY = 0x1
 ATTR_NOSUID = 0x2
 ATTR_NODEV = 0x4
 ATTR_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 MS_SLAVE = 0x80000
@@ -56,17 +58,101 @@ class MountError(DrootError):
 # ---------------------------------------------------------------------------------------------
 # The kernel's mount API on descriptors
 
+class Tree(int):
+    """A detached mount tree's descriptor, with the attributes it must carry.
+
+    Where the kernel has mount_setattr (Linux 5.12) they are set before the tree is attached;
+    before 5.12 they are set right after, by a remount through /proc/self/fd of the attached
+    tree's own descriptor - still never a path. In the jail's own mount namespace nothing can see
+    the tree in between.
+    """
+
+    def __new__(cls, fd, attrs=0, recursive=False, propagation=0):
+        tree = super().__new__(cls, fd)
+        tree.pending = (attrs, recursive, propagation) if attrs or propagation else None
+        return tree
+
+
+def _setattr_on_detached():
+    """mount_setattr exists (Linux 5.12); DROOT_MOUNT_SETATTR=0 takes the older kernels' way, for tests."""
+    if os.environ.get("DROOT_MOUNT_SETATTR") == "0":
+        return False
+    try:
+        libc.mount_setattr(-1, "", 0)
+    except OSError as error:
+        return error.errno != errno.ENOSYS
+    return True
+
+
 def clone_tree(fd, attrs, recursive=False, propagation=MS_PRIVATE):
     """A detached copy of what ``fd`` shows, with its attributes set before it is attached anywhere."""
-    tree = libc.open_tree(fd, "", libc.OPEN_TREE_CLONE | libc.AT_EMPTY_PATH | os.O_CLOEXEC
-                          | (libc.AT_RECURSIVE if recursive else 0))
-    try:
-        libc.mount_setattr(tree, "", libc.AT_EMPTY_PATH | (libc.AT_RECURSIVE if recursive else 0),
-                           attr_set=attrs, propagation=propagation)
-    except BaseException:
-        os.close(tree)
-        raise
+    tree = Tree(libc.open_tree(fd, "", libc.OPEN_TREE_CLONE | libc.AT_EMPTY_PATH | os.O_CLOEXEC
+                               | (libc.AT_RECURSIVE if recursive else 0)), attrs, recursive, propagation)
+    if _SETATTR_ON_DETACHED:
+        try:
+            set_attributes(tree, attrs, recursive, propagation)
+        except BaseException:
+            os.close(tree)
+            raise
+        tree.pending = None
     return tree
+
+
+def set_attributes(mount_fd, attrs, recursive=False, propagation=0):
+    """Add ``attrs`` (and set ``propagation``) on the mount behind ``mount_fd``, and below it if ``recursive``."""
+    if _SETATTR_ON_DETACHED:
+        libc.mount_setattr(mount_fd, "", libc.AT_EMPTY_PATH | (libc.AT_RECURSIVE if recursive else 0),
+                           attr_set=attrs, propagation=propagation)
+        return
+    targets = [mount_fd] + (_submounts(mount_fd) if recursive else [])
+    try:
+        for fd in targets:
+            if attrs:
+                libc.mount(None, safepath.fd_path(fd), None, MS_REMOUNT | MS_BIND | _current_flags(fd)
+                           | _ms_of_attrs(attrs))
+        if propagation:
+            libc.mount(None, safepath.fd_path(mount_fd), None, propagation | (MS_REC if recursive else 0))
+    finally:
+        for fd in targets[1:]:
+            os.close(fd)
+
+
+# statvfs's f_flag bits of per-mount flags -> mount(2)'s, which a bind remount must repeat to keep them
+_ST_TO_MS = {0x1: 0x1, 0x2: 0x2, 0x4: 0x4, 0x8: 0x8, 0x400: 0x400, 0x800: 0x800, 0x1000: 0x200000}
+
+
+def _ms_of_attrs(attrs):
+    return attrs & (ATTR_RDONLY | ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC)  # the same bits in both
+
+
+def _current_flags(fd):
+    f_flag = os.fstatvfs(fd).f_flag
+    return sum(ms for st, ms in _ST_TO_MS.items() if f_flag & st)
+
+
+def _submounts(mount_fd):
+    """Descriptors of every mount below the one behind ``mount_fd``, each opened without a symlink and checked by id."""
+    table = mountinfo.read_table()
+    top = _mount_by_id(libc.mount_id(mount_fd), table)
+    below, ids = [], {top.mount_id}
+    while True:
+        found = [entry for entry in table if entry.parent_id in ids and entry.mount_id not in ids]
+        if not found:
+            break
+        ids.update(entry.mount_id for entry in found)
+        below.extend(found)
+    fds = []
+    try:
+        for entry in below:
+            fd = safepath.open_below_strict(mount_fd, os.path.relpath(entry.mount_point, top.mount_point))
+            fds.append(fd)
+            if libc.mount_id(fd) != entry.mount_id:
+                raise MountError("%s changed while its flags were set; try again" % entry.mount_point)
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
 
 
 def new_filesystem(fstype, attrs, options=()):
@@ -79,24 +165,31 @@ def new_filesystem(fstype, attrs, options=()):
             else:
                 libc.fsconfig(context, libc.FSCONFIG_SET_STRING, key, value)
         libc.fsconfig(context, libc.FSCONFIG_CMD_CREATE)
-        return libc.fsmount(context, attrs)
+        return Tree(libc.fsmount(context, attrs))
     finally:
         os.close(context)
 
 
 def attach(tree, target_fd):
-    """Mount the detached ``tree`` onto exactly the object behind ``target_fd``."""
+    """Mount the detached ``tree`` onto exactly the object behind ``target_fd``; then its late attributes."""
     libc.move_mount(tree, "", target_fd, "", libc.MOVE_MOUNT_F_EMPTY_PATH | libc.MOVE_MOUNT_T_EMPTY_PATH)
+    pending = getattr(tree, "pending", None)
+    if pending:
+        set_attributes(tree, *pending)
+        tree.pending = None
 
 
 def mount_api_missing():
-    """A one-line reason when this kernel lacks the mount API (mount_setattr is Linux 5.12), else None."""
+    """A one-line reason when this kernel lacks the mount API (open_tree is Linux 5.2), else None."""
     try:
-        libc.mount_setattr(-1, "", 0)
+        libc.open_tree(-1, "", 0)
     except OSError as error:
         if error.errno == errno.ENOSYS:
-            return "this kernel lacks mount_setattr(2) (Linux 5.12 or newer is needed)"
+            return "this kernel lacks open_tree(2) and the new mount API: Linux 5.2 or newer is needed"
     return None
+
+
+_SETATTR_ON_DETACHED = _setattr_on_detached()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,7 +266,7 @@ class JailMounts:
         attach(root_tree, target_fd)
         self.root_fd = root_tree
         self._made("/", root_tree)
-        libc.mount_setattr(root_tree, "", libc.AT_EMPTY_PATH, propagation=MS_PRIVATE)
+        set_attributes(root_tree, 0, propagation=MS_PRIVATE)
 
     def reuse_root(self, root_fd):
         """Host namespaces, a jail of this root already mounted: its API file systems stay as they are."""

@@ -255,6 +255,22 @@ def fd_path(fd):
     return "/proc/self/fd/%d" % fd
 
 
+def open_below_strict(top_fd, relative):
+    """An O_PATH descriptor of ``relative`` below ``top_fd``, every component opened without following a symlink."""
+    fd = os.dup(top_fd)
+    try:
+        for name in _components(relative):
+            if name == "..":
+                raise UnsafePath("%s is not a path below its mount" % relative)
+            next_fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = next_fd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def open_host_dir_strict(path):
     """Open a host directory by an absolute path that must contain no symlink at all.
 

@@ -139,3 +139,47 @@ def test_droot_mounts_recognises_0_1_0_self_binds(monkeypatch):
 def test_unmount_tree_refuses_the_hosts_root():
     with pytest.raises(mounts.MountError, match="refusing to unmount everything under the host's /"):
         mounts.unmount_tree("/")
+
+
+def test_before_linux_5_12_flags_are_set_on_the_attached_descriptor(root, monkeypatch):
+    """Without mount_setattr, a bind's flags go on through /proc/self/fd of the attached tree, recursively."""
+    top, source = root
+    os.mkdir(os.path.join(source, "sub"))
+    calls = []
+    real_mount = libc.mount
+
+    def spy(*args):
+        calls.append(args)
+        return real_mount(*args)
+
+    real_top, root_fd = jail.open_root(top)
+    the_plan = jail.plan(real_top, root_fd, {"command": ["true"], "image_config": False, "seccomp": False,
+                                             "binds": [{"src": source, "dest": "/data", "readonly": True}]})
+    os.close(root_fd)
+
+    def set_up():
+        monkeypatch.setattr(mounts, "_SETATTR_ON_DETACHED", False)
+        monkeypatch.setattr(libc, "mount", spy)
+        # a submount in the bind's source: the recursive bind must make it read-only too
+        libc.unshare(libc.CLONE_NEWNS)
+        real_mount(None, "/", None, mounts.MS_REC | mounts.MS_PRIVATE)
+        real_mount("tmpfs", os.path.join(source, "sub"), "tmpfs", 0)
+        prepared = jail.Prepared(the_plan)
+        the_jail = jail._Jail(the_plan, prepared, (0, 1, 2), os.open(os.devnull, os.O_WRONLY), None)
+        jail._run_steps(the_jail, jail.SETUP_STEPS)
+        flags = {}
+        for inside in ("data", "data/sub", "proc/sys", "dev/null"):
+            fd = os.open(inside, os.O_PATH, dir_fd=the_jail.mounts.root_fd)
+            flags[inside] = os.fstatvfs(fd).f_flag & 0xF
+            os.close(fd)
+        return {"targets": [call[1] for call in calls], "flags": flags}
+
+    result = _in_child(set_up)
+    assert result["targets"][0] == "/"
+    assert all(target.startswith("/proc/self/fd/") for target in result["targets"][1:])
+    assert len(result["targets"]) > 10
+    ro_nosuid_nodev = 0x1 | 0x2 | 0x4
+    assert result["flags"]["data"] & ro_nosuid_nodev == ro_nosuid_nodev
+    assert result["flags"]["data/sub"] & ro_nosuid_nodev == ro_nosuid_nodev
+    assert result["flags"]["proc/sys"] & 0x1
+    assert result["flags"]["dev/null"] & 0xA == 0xA  # nosuid, noexec
