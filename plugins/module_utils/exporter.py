@@ -339,13 +339,15 @@ def archive_name(dest):
     return os.path.basename(location.key if location.scheme == "s3" else location.path)
 
 
-def manifest_document(dest, sha256, info, compression, source, config, now=None):
+def manifest_document(dest, sha256, info, tar_size, compression, source, config, now=None):
+    """The manifest; ``tar_size`` (the uncompressed tar stream's bytes) bounds what a fetch unpacks."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     return {
         "format": imageconfig.FORMAT_VERSION,
         "archive": archive_name(dest),
         "sha256": sha256,
         "size": info.size,
+        "tar_size": tar_size,
         "etag": info.etag,
         "compression": compression,
         "image_id": source.image_id,
@@ -359,6 +361,8 @@ def current_manifest(manifest_bytes, archive_info, dest, image_id, compression):
 
     Consistent means: our format, same archive name, image id and compression, and the
     archive's size and ETag (S3's, or the local file's mtime-size) as recorded when written.
+    A manifest without ``tar_size`` (an older droot_export's) is not current, so the archive is
+    exported again and fetches get the tight bound it gives.
     """
     if manifest_bytes is None or archive_info is None:
         return None
@@ -371,6 +375,8 @@ def current_manifest(manifest_bytes, archive_info, dest, image_id, compression):
     expected = {"archive": archive_name(dest), "image_id": image_id, "compression": compression,
                 "size": archive_info.size}
     if any(document.get(key) != value for key, value in expected.items()):
+        return None
+    if not isinstance(document.get("tar_size"), int):
         return None
     if not document.get("sha256") or (document.get("etag") and document["etag"] != archive_info.etag):
         return None
@@ -391,14 +397,19 @@ class _HashingSink:
 
 
 def write_archive(chunks, entries, writer, compression, level=None, threads=-1):
-    """Compress ``entries`` then ``chunks`` into ``writer``; returns (sha256 hex, ObjectInfo)."""
+    """Compress ``entries`` then ``chunks`` into ``writer``.
+
+    Returns (sha256 hex, ObjectInfo, bytes of the uncompressed tar stream).
+    """
     sink = _HashingSink(writer)
     compressor = archive.compressing_writer(sink, compression, level=level, threads=threads)
+    tar_size = 0
     for chunk in archive.prepend_entries(chunks, entries):
+        tar_size += len(chunk)
         compressor.write(chunk)
     compressor.close()
     info = writer.commit()
-    return sink.sha256.hexdigest(), info
+    return sink.sha256.hexdigest(), info, tar_size
 
 
 def _export_stream(client, container_ref):
@@ -476,14 +487,14 @@ class Exporter:
             writer = store.open_writer(self.dest, self.s3_options,
                                        on_pending=lambda action: guardian.set("writer", action))
             with writer:
-                sha256, info = write_archive(
+                sha256, info, tar_size = write_archive(
                     _export_stream(client, container), synthetic_entries(config), writer,
                     self.compression, self.params.get("compression_level"))
             if source.container_id is None:
                 remove_container(client, container)
                 guardian.set("container", None)
                 container = None
-            document = manifest_document(self.dest, sha256, info, self.compression, source, config)
+            document = manifest_document(self.dest, sha256, info, tar_size, self.compression, source, config)
             with store.open_writer(store.manifest_location(self.dest), self.s3_options,
                                    on_pending=lambda action: guardian.set("manifest", action)) as manifest:
                 manifest.write(json.dumps(document, indent=2, sort_keys=True).encode("utf-8") + b"\n")

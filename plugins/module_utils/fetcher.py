@@ -19,6 +19,15 @@ from ansible_collections.droot.core.plugins.module_utils.common import DrootErro
 
 MANIFEST_LIMIT = 1 << 20
 SHA256 = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
+# max_unpacked_bytes without the option: the manifest's tar_size plus this share and slack, or,
+# without it, this multiple of the archive's size, never less than the floor.
+TAR_SIZE_MARGIN = 100
+TAR_SIZE_SLACK = unpack.MIB
+ARCHIVE_SIZE_MULTIPLE = 20
+ARCHIVE_SIZE_FLOOR = 64 * unpack.MIB
+# The limit options, each at least its minimum.
+LIMIT_OPTIONS = (("max_pax_bytes_per_member", 1), ("max_pax_bytes_per_archive", 1), ("max_unpacked_bytes", 1),
+                 ("min_free_space", 0), ("max_entries", 1), ("max_path_depth", 1))
 
 
 class FetchError(DrootError):
@@ -66,6 +75,11 @@ def parse_manifest(data, location, src):
         raise FetchError("the manifest %s has no valid sha256: export the archive again" % location,
                          step="manifest")
     manifest["sha256"] = SHA256.match(sha).group(1).lower()
+    # tar_size came after format 1's first release: a manifest without it is still valid.
+    tar_size = manifest.get("tar_size")
+    if tar_size is not None and (not isinstance(tar_size, int) or isinstance(tar_size, bool) or tar_size < 0):
+        raise FetchError("the manifest %s has an invalid tar_size %r: export the archive again" % (location, tar_size),
+                         step="manifest")
     name = manifest.get("archive")
     if name and name != archive_name(src):
         raise FetchError("the manifest %s describes %s, not %s: export the archive again"
@@ -181,10 +195,38 @@ def plan_task(params, target, state, current, opts):
     return plan
 
 
+def unpacked_limit(params, plan):
+    """max_unpacked_bytes and where it comes from: the option, the manifest's tar_size, a multiple
+    of the archive's size, or (None) nothing when the size is unknown."""
+    if params["max_unpacked_bytes"] is not None:
+        return params["max_unpacked_bytes"], "as the task sets it"
+    tar_size = (plan.manifest or {}).get("tar_size")
+    if tar_size is not None:
+        return (tar_size + tar_size // TAR_SIZE_MARGIN + TAR_SIZE_SLACK,
+                "by default the manifest's tar_size of %d bytes plus 1%% and 1 MiB" % tar_size)
+    size = plan.object.size if plan.object is not None else None
+    if size is None:
+        return None, None
+    return (max(ARCHIVE_SIZE_MULTIPLE * size, ARCHIVE_SIZE_FLOOR),
+            "by default, without a tar_size in a manifest, %d times the archive's %d bytes, at least 64 MiB"
+            % (ARCHIVE_SIZE_MULTIPLE, size))
+
+
+def limits(params, plan):
+    """The unpack.Limits of a fetch."""
+    unpacked, origin = unpacked_limit(params, plan)
+    return unpack.Limits(pax_member=params["max_pax_bytes_per_member"], pax_archive=params["max_pax_bytes_per_archive"],
+                         unpacked=unpacked, unpacked_origin=origin, entries=params["max_entries"],
+                         depth=params["max_path_depth"], min_free=params["min_free_space"])
+
+
 def download(params, target, plan, opts):
     """Stream the archive into a new staging directory; returns (staging, sha256, size, stats)."""
     src = params["src"]
     holder = {}
+    bounds = limits(params, plan)
+    # releases/ is root's only; a replace dest lies where host users may reach it.
+    allow_privileged = target.layout == "releases" or params["allow_privileged_files"]
 
     def open_stream():
         raw, info = store.open_reader(src, opts)
@@ -196,7 +238,8 @@ def download(params, target, plan, opts):
     reader = unpack.ReadAhead(open_stream)
     try:
         try:
-            stats = unpack.unpack(reader, staging, allow_devices=params["allow_devices"])
+            stats = unpack.unpack(reader, staging, allow_devices=params["allow_devices"], limits=bounds,
+                                  allow_privileged=allow_privileged)
         except unpack.SourceError as exc:
             raise FetchError("download of %s failed: %s; check the endpoint and run again"
                              % (src, exc.cause), step="download")
@@ -246,18 +289,22 @@ def check_options(params):
                          step="options")
     if params["keep"] < 0:
         raise FetchError("keep must be 0 (keep all) or more", step="options")
+    for name, least in LIMIT_OPTIONS:
+        if params[name] is not None and params[name] < least:
+            raise FetchError("%s must be %d or more" % (name, least), step="options")
     if params["release"] is not None:
         releases.check_release_id(params["release"])
 
 
 class Fetcher:
-    """One droot_fetch task: ``run()`` returns the module result."""
+    """One droot_fetch task: ``run()`` returns the module result; ``warn`` takes warnings."""
 
-    def __init__(self, params, check_mode=False, diff=False):
+    def __init__(self, params, check_mode=False, diff=False, warn=None):
         check_options(params)  # bad options fail before the module checks for boto3
         self.params = params
         self.check_mode = check_mode
         self.diff = diff
+        self.warn = warn
 
     def reads_s3(self):
         """Whether the task reads an s3:// src (a rollback never reads src)."""
@@ -266,7 +313,7 @@ class Fetcher:
     def run(self):
         params = self.params
         opts = store.S3Options.from_params(params)
-        target = releases.open_target(params["dest"], params["layout"])
+        target = releases.open_target(params["dest"], params["layout"], self.warn)
         if self.check_mode:
             return self.plan_only(target, opts)
         with target.locked(params["lock_timeout"]):
@@ -274,7 +321,7 @@ class Fetcher:
             state = target.load_state()
             before = target.current()
             plan = plan_task(params, target, state, before, opts)
-            result = dict(changed=False, downloaded=False, removed=[], kept_busy=[], kept_old=None)
+            result = dict(changed=bool(target.corrected), downloaded=False, removed=[], kept_busy=[], kept_old=None)
             if plan.action == "fetch":
                 staging, sha256, size, stats = download(params, target, plan, opts)
                 plan.release = plan.release or sha256[:12]
@@ -308,7 +355,11 @@ class Fetcher:
         plan = plan_task(params, target, state, before, opts)
         after = before
         fetching = plan.action == "fetch"
-        result = dict(changed=fetching, downloaded=fetching, removed=[], kept_busy=[], kept_old=None)
+        too_open = target.too_open()
+        for path, mode, uid in too_open:
+            target.warn("%s is mode %04o, owner uid %d: a run corrects it to 0700, %s"
+                        % (path, mode, uid, releases.PRIVATE_WHY))
+        result = dict(changed=fetching or bool(too_open), downloaded=fetching, removed=[], kept_busy=[], kept_old=None)
         if fetching and target.layout == "replace":
             after = plan.release
         new = [plan.release] if fetching and plan.release else []

@@ -27,6 +27,13 @@ rolled back from never take the place of good ones.
 A tree is deleted only when nothing is mounted under it and no live process uses it (root,
 cwd, open files, maps), and the deletion itself never crosses into another mount, so a bind
 mount created meanwhile is never walked into.
+
+Releases hold the image's setuid and file-capability binaries: ``releases/``, the bookkeeping
+directory and the staging and old-tree directories in it are 0700 and owned by the user running
+droot_fetch (root), so host users cannot reach them; one found wider (as 0.1.0 made
+``releases/``) is corrected, with a warning. Each release's own root keeps the archive's mode.
+With ``replace`` the root sits in a directory droot does not own, so the fetcher refuses such
+binaries there unless allowed.
 """
 
 from __future__ import annotations
@@ -38,9 +45,10 @@ import json
 import os
 import re
 import resource
+import stat
 import uuid
 
-from ansible_collections.droot.core.plugins.module_utils import mountinfo, procs
+from ansible_collections.droot.core.plugins.module_utils import libc, mountinfo, procs
 from ansible_collections.droot.core.plugins.module_utils.common import DrootError, file_lock
 
 LAYOUTS = ("releases", "replace")
@@ -117,14 +125,6 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def _mount_id(fd):
-    with open("/proc/self/fdinfo/%d" % fd, encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("mnt_id:"):
-                return int(line.split()[1])
-    raise ReleaseError("cannot read the mount id of a descriptor: is /proc mounted?")
-
-
 def write_json(path, data):
     tmp = "%s.tmp-%d" % (path, os.getpid())
     with open(tmp, "w", encoding="utf-8") as handle:
@@ -182,8 +182,8 @@ def remove_tree(path):
             top = os.open(name, _OPEN_DIR, dir_fd=parent_fd)
         except FileNotFoundError:
             return
-        top_mount = _mount_id(parent_fd)
-        if _mount_id(top) != top_mount:
+        top_mount = libc.mount_id(parent_fd)
+        if libc.mount_id(top) != top_mount:
             os.close(top)
             raise BusyError("%s is a mount point: it was left in place" % path)
         _empty_dir(top, top_mount, path)
@@ -231,7 +231,7 @@ def _empty_dir(top_fd, top_mount, path):
                 sub_name = subdirs.pop()
                 sub = os.open(sub_name, _OPEN_DIR, dir_fd=fd)
                 stack.append((sub, fd, sub_name, None))
-                if _mount_id(sub) != top_mount:
+                if libc.mount_id(sub) != top_mount:
                     raise BusyError("%s has a mount point below it (%s): stopped deleting it"
                                     % (path, sub_name))
                 stack[-1] = (sub, fd, sub_name, clear_files(sub))
@@ -312,12 +312,24 @@ class Switcher:
 # Layouts
 
 
+PRIVATE_WHY = "so that host users cannot run the setuid and capability binaries of the trees in it"
+
+
+def _others_may_enter(st):
+    """Whether a private directory could be entered by anyone but its rightful owner (us)."""
+    return bool(stat.S_IMODE(st.st_mode) & 0o077) or st.st_uid != os.geteuid()
+
+
 class _Target:
-    """What both layouts share: bookkeeping directory, lock, staging, recovery."""
+    """What both layouts share: bookkeeping directory, lock, staging, recovery.
+
+    ``warn`` receives one line per correction of a private directory (the module's warn);
+    without it the lines are kept in ``warnings``.
+    """
 
     layout = None
 
-    def __init__(self, dest, state_dir):
+    def __init__(self, dest, state_dir, warn=None):
         self.dest = os.path.abspath(dest)
         self.state_dir = state_dir
         self.staging_dir = os.path.join(state_dir, "staging")
@@ -326,6 +338,9 @@ class _Target:
         self.lock_path = os.path.join(state_dir, "lock")
         self.switcher = Switcher(os.path.join(state_dir, "switch.json"))
         self.notes = []
+        self.warnings = []
+        self.warn = warn or self.warnings.append
+        self.corrected = []
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -345,13 +360,51 @@ class _Target:
 
     # -- lock and recovery -----------------------------------------------------------------------
 
-    def _make_dirs(self):
-        for path in (self.state_dir, self.staging_dir, self.old_dir):
+    def private_dirs(self):
+        """The directories that hold trees and only their owner may enter, parents first."""
+        return (self.state_dir, self.staging_dir, self.old_dir)
+
+    def too_open(self):
+        """``(path, mode, uid)`` of each existing private directory that others could enter."""
+        found = []
+        for path in self.private_dirs():
             try:
-                os.mkdir(path, 0o700)
-            except FileExistsError:
-                if os.path.islink(path) or not os.path.isdir(path):
-                    raise ReleaseError("%s exists and is not a directory: move it away" % path)
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(st.st_mode) and _others_may_enter(st):
+                found.append((path, stat.S_IMODE(st.st_mode), st.st_uid))
+        return found
+
+    def _make_private(self, path):
+        """Create ``path`` 0700, or correct it to 0700 and our owner when others could enter it."""
+        try:
+            os.mkdir(path, 0o700)
+            return
+        except FileExistsError:
+            pass
+        try:
+            fd = os.open(path, _OPEN_DIR)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise ReleaseError("%s exists and is not a directory: move it away" % path)
+            raise
+        try:
+            st = os.fstat(fd)
+            if not _others_may_enter(st):
+                return
+            if st.st_uid != os.geteuid():
+                os.fchown(fd, os.geteuid(), os.getegid())
+            os.fchmod(fd, 0o700)
+        finally:
+            os.close(fd)
+        self.corrected.append(path)
+        self.warn("%s was mode %04o, owner uid %d: corrected to 0700, owner uid %d, %s"
+                  % (path, stat.S_IMODE(st.st_mode), st.st_uid, os.geteuid(), PRIVATE_WHY))
+
+    def _make_dirs(self):
+        for path in self.private_dirs():
+            self._make_private(path)
 
     @contextlib.contextmanager
     def locked(self, timeout):
@@ -407,21 +460,23 @@ class ReleasesTarget(_Target):
 
     layout = "releases"
 
-    def __init__(self, dest):
+    def __init__(self, dest, warn=None):
         dest = os.path.abspath(dest)
-        super().__init__(dest, os.path.join(dest, ".droot"))
+        super().__init__(dest, os.path.join(dest, ".droot"), warn)
         self.releases_dir = os.path.join(dest, "releases")
         self.current_link = os.path.join(dest, "current")
+
+    def private_dirs(self):
+        return (self.releases_dir,) + super().private_dirs()
 
     def _make_dirs(self):
         # dest's parents are created as ansistrano's deploy_to is; releases/ must be ours.
         os.makedirs(os.path.dirname(self.dest), 0o755, exist_ok=True)
-        for path in (self.dest, self.releases_dir):
-            try:
-                os.mkdir(path, 0o755)
-            except FileExistsError:
-                if os.path.islink(path) or not os.path.isdir(path):
-                    raise ReleaseError("%s exists and is not a directory: choose another dest" % path)
+        try:
+            os.mkdir(self.dest, 0o755)
+        except FileExistsError:
+            if os.path.islink(self.dest) or not os.path.isdir(self.dest):
+                raise ReleaseError("%s exists and is not a directory: choose another dest" % self.dest)
         super()._make_dirs()
 
     def recover(self):
@@ -571,12 +626,12 @@ class ReplaceTarget(_Target):
 
     layout = "replace"
 
-    def __init__(self, dest):
+    def __init__(self, dest, warn=None):
         dest = os.path.abspath(dest).rstrip("/") or "/"
         parent, name = os.path.split(dest)
         if not name:
             raise ReleaseError("dest must not be / with layout replace")
-        super().__init__(dest, os.path.join(parent, ".%s.droot" % name))
+        super().__init__(dest, os.path.join(parent, ".%s.droot" % name), warn)
 
     def _make_dirs(self):
         # The parents of dest are created as those of a releases dest are; dest itself comes
@@ -619,9 +674,9 @@ class ReplaceTarget(_Target):
         return self.discard(old) if old is not None else None
 
 
-def open_target(dest, layout):
+def open_target(dest, layout, warn=None):
     if layout == "releases":
-        return ReleasesTarget(dest)
+        return ReleasesTarget(dest, warn)
     if layout == "replace":
-        return ReplaceTarget(dest)
+        return ReplaceTarget(dest, warn)
     raise ReleaseError("unknown layout %r: use releases or replace" % (layout,))

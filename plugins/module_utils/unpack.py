@@ -16,6 +16,11 @@ refused instead.
 
 Reading (download, checksum, decompression) runs in a thread ahead of the writer, so the
 network, the decompressor and the file system work at the same time; see ``ReadAhead``.
+
+What an archive may make the extraction spend is bounded (``Limits``): header bytes held in
+memory, bytes unpacked, entries, path depth, and the free space left on the file system of
+staging. The table of what the archive made is kept per directory (an id and a name per entry),
+so its memory grows with the number of entries, not with their depth.
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ from ansible_collections.droot.core.plugins.module_utils.common import DrootErro
 BLOCK = 512
 PATH_MAX = 4095
 NAME_MAX = 255
-# Bounds on metadata held in memory, far above anything a root file system needs.
-MAX_META_SIZE = 1 << 20
 XATTR_VALUE_MAX = 65536
+MIB = 1 << 20
+# The free space is read again at least after this much was written (or half the space to keep
+# free, if less), so that other writers on the file system count too.
+SPACE_RECHECK = 64 * MIB
 CHUNK_SIZE = 4 << 20
 # Big files are handed to writeback as soon as they are written, so the disk works during the
 # extraction and the sync before the switch has less left to do.
@@ -50,9 +57,12 @@ ALLOWED_XATTR_PREFIXES = (b"user.", b"trusted.", b"security.", b"system.posix_ac
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
+_PRIVILEGE_BITS = stat.S_ISUID | stat.S_ISGID
+_CAPABILITY_XATTR = b"security.capability"
 
-# Member kinds, as recorded for every path created.
-DIR, IMPLICIT_DIR, FILE, SYMLINK, OTHER = "dir", "implicit", "file", "symlink", "other"
+# Member kinds, as recorded for every non-directory created (directories are recorded by id).
+DIR, FILE, SYMLINK, OTHER = "dir", "file", "symlink", "other"
+ROOT = 0
 
 _TYPES = {
     b"0": FILE, b"\0": FILE, b"7": FILE,
@@ -109,6 +119,34 @@ def split_member_path(name, what="member"):
                 "archive %s %s has a path component of %d bytes, over the %d-byte name limit: "
                 "refusing the archive" % (what, show(name[:120]), len(part), NAME_MAX))
     return parts
+
+
+class Limits:
+    """What one archive may make the extraction spend; each refusal names the option to raise.
+
+    ``pax_member``: bytes of pax and GNU long-name headers one member comes with (global pax
+    records included); ``pax_archive``: those bytes over the whole archive, global records
+    counted again for every member they apply to; ``unpacked``: bytes of the uncompressed tar
+    stream (None: no bound), ``unpacked_origin`` says where that number came from;
+    ``entries``: entries created, directories the archive only implies included; ``depth``:
+    path components of a member; ``min_free``: bytes to leave free on the file system of
+    staging (None: 1% of its size).
+    """
+
+    def __init__(self, pax_member=MIB, pax_archive=256 * MIB, unpacked=None, unpacked_origin="as given",
+                 entries=500000, depth=128, min_free=None):
+        self.pax_member = pax_member
+        self.pax_archive = pax_archive
+        self.unpacked = unpacked
+        self.unpacked_origin = unpacked_origin
+        self.entries = entries
+        self.depth = depth
+        self.min_free = min_free
+
+    def over_unpacked(self, where):
+        return UnpackError(
+            "the archive unpacks to more than %d bytes, the max_unpacked_bytes limit (%s), at %s: refusing it; "
+            "set max_unpacked_bytes if the image really is that big" % (self.unpacked, self.unpacked_origin, where))
 
 
 class SourceError(DrootError):
@@ -229,13 +267,18 @@ class ReadAhead:
 
 
 class _Input:
-    """Byte-exact reads over a sequence of chunks, without joining the chunks."""
+    """Byte-exact reads over a sequence of chunks, without joining the chunks.
 
-    def __init__(self, chunks):
+    No more than ``limits.unpacked`` bytes are taken from the chunks, trailing data included.
+    """
+
+    def __init__(self, chunks, limits):
         self._chunks = iter(chunks)
         self._buf = b""
         self._pos = 0
         self.offset = 0
+        self.limits = limits
+        self._received = 0
 
     def _advance(self):
         while True:
@@ -251,6 +294,9 @@ class _Input:
                 # Network and library errors arrive here from the read-ahead thread.
                 raise SourceError(exc, self.offset)
             if chunk:
+                self._received += len(chunk)
+                if self.limits.unpacked is not None and self._received > self.limits.unpacked:
+                    raise self.limits.over_unpacked("byte %d of its tar stream" % self.limits.unpacked)
                 self._buf = chunk
                 self._pos = 0
                 return True
@@ -397,17 +443,35 @@ def parse_pax(data, offset):
 
 
 class TarReader:
-    """Parses tar members from an ``_Input``; the caller consumes each member's data."""
+    """Parses tar members from an ``_Input``; the caller consumes each member's data.
 
-    def __init__(self, source):
+    Extended headers are held in memory until their member comes, so their bytes are counted
+    against ``Limits.pax_member`` and ``Limits.pax_archive`` before they are read.
+    """
+
+    def __init__(self, source, limits):
         self.input = source
+        self.limits = limits
         self.global_pax = {}
+        self.global_bytes = 0
+        self.header_bytes = 0
 
-    def _read_meta(self, size, what, offset):
-        if size > MAX_META_SIZE:
+    def _charge(self, size, offset):
+        """Count ``size`` more header bytes against the archive's limit."""
+        self.header_bytes += size
+        if self.header_bytes > self.limits.pax_archive:
             raise UnpackError(
-                "archive %s header at byte %d is %d bytes long (limit %d): refusing the archive"
-                % (what, offset, size, MAX_META_SIZE))
+                "the archive has more than %d bytes of pax and GNU long-name headers (global pax records counted "
+                "for every member they apply to), the max_pax_bytes_per_archive limit, at byte %d: refusing it; "
+                "raise max_pax_bytes_per_archive if the image really needs that much" % (self.limits.pax_archive, offset))
+
+    def _read_meta(self, size, what, offset, member_bytes):
+        if member_bytes + size > self.limits.pax_member:
+            raise UnpackError(
+                "the archive has more than %d bytes of pax and GNU long-name headers for one member, the "
+                "max_pax_bytes_per_member limit, at byte %d: refusing it; raise max_pax_bytes_per_member if the image "
+                "really needs that much" % (self.limits.pax_member, offset))
+        self._charge(size, offset)
         data = self.input.read(size)
         padding = -size % BLOCK
         if len(data) < size or self.input.skip(padding) < padding:
@@ -423,6 +487,8 @@ class TarReader:
         """The next member, or None at the end-of-archive marker."""
         pax = {}
         long_name = long_link = None
+        # Global records apply to every member: they count for each.
+        member_bytes = self.global_bytes
         while True:
             offset = self.input.offset
             header = self.input.read(BLOCK)
@@ -444,19 +510,23 @@ class TarReader:
             if size < 0:
                 raise UnpackError("the archive is corrupt: negative size at byte %d" % offset)
             if typeflag in (b"x", b"g"):
-                records = parse_pax(self._read_meta(size, "pax", offset), offset)
+                records = parse_pax(self._read_meta(size, "pax", offset, member_bytes), offset)
+                member_bytes += size
                 if typeflag == b"g":
                     self.global_pax.update(records)
+                    self.global_bytes += size
                 else:
                     pax.update(records)
                 continue
             if typeflag in (b"L", b"K"):
-                value = _cstring(self._read_meta(size, "GNU long name", offset))
+                value = _cstring(self._read_meta(size, "GNU long name", offset, member_bytes))
+                member_bytes += size
                 if typeflag == b"L":
                     long_name = value
                 else:
                     long_link = value
                 continue
+            self._charge(self.global_bytes, offset)
             return self._member(header, offset, typeflag, size, pax, long_name, long_link)
 
     def _member(self, header, offset, typeflag, size, pax, long_name, long_link):
@@ -519,38 +589,48 @@ class TarReader:
 
 
 class _DirCache:
-    """Descriptors of directories in staging, opened component by component with O_NOFOLLOW."""
+    """Descriptors of directories in staging by id, opened name by name with O_NOFOLLOW.
 
-    LIMIT = 64
+    Every directory opened on the way down is kept, so the next lookups near it (a sibling,
+    the parent when directory metadata is applied bottom up) find their descriptors.
+    """
 
-    def __init__(self, root_fd):
+    LIMIT = 128
+
+    def __init__(self, root_fd, parents, names):
         self.root_fd = root_fd
+        self.parents = parents
+        self.names = names
         self.fds = {}
 
-    def get(self, parts):
-        """A descriptor of the directory ``parts``, walking down from the nearest cached one."""
-        if not parts:
+    def get(self, dir_id):
+        """A descriptor of the directory ``dir_id``, walking down from the nearest cached one."""
+        if dir_id == ROOT:
             return self.root_fd
-        fd = self.fds.get(parts)
+        fd = self.fds.get(dir_id)
         if fd is not None:
             return fd
-        depth = len(parts) - 1
-        while depth and parts[:depth] not in self.fds:
-            depth -= 1
-        fd = self.fds[parts[:depth]] if depth else self.root_fd
-        for index, name in enumerate(parts[depth:]):
+        chain = []
+        ancestor = dir_id
+        while ancestor != ROOT and ancestor not in self.fds:
+            chain.append(ancestor)
+            ancestor = self.parents[ancestor]
+        fd = self.fds[ancestor] if ancestor != ROOT else self.root_fd
+        # The deepest LIMIT // 2 of the walk are kept; those above are closed once passed.
+        keep_from = len(chain) - self.LIMIT // 2
+        for index, child in enumerate(reversed(chain)):
             parent = fd
             try:
-                fd = os.open(name, _OPEN_DIR, dir_fd=parent)
+                fd = os.open(self.names[child], _OPEN_DIR, dir_fd=parent)
             finally:
-                if index:
-                    # Only descriptors opened by this walk are closed, never a cached one.
+                if 0 < index <= keep_from:
                     os.close(parent)
-        if len(self.fds) >= self.LIMIT:
-            # Members come in directory order, so the oldest entries are the cold ones.
-            for key in list(self.fds)[:self.LIMIT // 2]:
+            if index >= keep_from:
+                self.fds[child] = fd
+        if len(self.fds) > self.LIMIT:
+            # The oldest entries are the cold ones; the descriptor returned is the newest.
+            for key in list(self.fds)[:len(self.fds) - self.LIMIT // 2]:
                 os.close(self.fds.pop(key))
-        self.fds[parts] = fd
         return fd
 
     def close(self):
@@ -563,23 +643,40 @@ class Unpacker:
     """Extracts members into an empty staging directory.
 
     ``same_owner`` applies the archive's numeric owners (the default when running as root);
-    ``allow_devices`` permits character and block device nodes.
+    ``allow_devices`` permits character and block device nodes; ``allow_privileged=False``
+    refuses setuid and setgid files and file capabilities; ``limits`` bounds the work.
+
+    Every entry made is recorded in ``entries`` under (id of its directory, name): a directory as
+    its id, anything else as its kind. ``parents``, ``names`` and ``meta`` are indexed by
+    directory id (0 is the root); a directory's id is above its parent's.
     """
 
-    def __init__(self, staging, allow_devices=False, same_owner=None):
+    def __init__(self, staging, allow_devices=False, same_owner=None, limits=None, allow_privileged=True):
         self.allow_devices = allow_devices
+        self.allow_privileged = allow_privileged
+        self.limits = limits or Limits()
         self.same_owner = os.geteuid() == 0 if same_owner is None else same_owner
         self.root_fd = os.open(staging, _OPEN_DIR)
         if os.listdir(self.root_fd):
             os.close(self.root_fd)
             raise UnpackError("staging directory %s is not empty" % staging)
-        self.dirs = _DirCache(self.root_fd)
-        self.kinds = {(): DIR}
-        # Without a "./" member the root gets what mkdir -p would give it, not staging's 0700.
-        self.dir_meta = {(): (0o755, os.geteuid(), os.getegid(), None, None)}
+        self.entries = {}
+        self.parents = [ROOT]
+        self.names = [b""]
+        # (mode, uid, gid, mtime_ns, xattrs) of each directory the archive lists; None for one it only
+        # implies, which gets what mkdir -p would give it (the root too, without a "./" member).
+        self.meta = [None]
+        self.dirs = _DirCache(self.root_fd, self.parents, self.names)
         self.root_listed = False
         self.euid = os.geteuid()
         self.egid = os.getegid()
+        self.implied_meta = (0o755, self.euid, self.egid, None, None)
+        self.entry_count = 0
+        self.block = os.fstatvfs(self.root_fd).f_frsize or BLOCK
+        self.space_left = 0
+        # Members come in directory order: most have the parent of the one before.
+        self.last_parent = None
+        self.last_parent_id = ROOT
         self.stats = {"members": 0, "files": 0, "dirs": 0, "symlinks": 0, "hardlinks": 0,
                       "other": 0, "bytes": 0}
 
@@ -587,48 +684,129 @@ class Unpacker:
         self.dirs.close()
         os.close(self.root_fd)
 
+    # -- limits --------------------------------------------------------------------------------
+
+    def _count_entry(self):
+        self.entry_count += 1
+        if self.entry_count > self.limits.entries:
+            raise UnpackError(
+                "the archive has more than %d entries (files, directories, links and other nodes), the max_entries "
+                "limit: refusing it; raise max_entries if the image really has that many" % self.limits.entries)
+
+    def _reserve(self, size, name):
+        """Take the space of an entry with ``size`` bytes of data from what staging may still use.
+
+        The estimate rounds up to whole blocks plus one; the file system is asked again whenever
+        the estimate runs out, and at least every SPACE_RECHECK bytes or half the reserve.
+        """
+        need = -(-size // self.block) * self.block + self.block
+        if need <= self.space_left:
+            self.space_left -= need
+            return
+        st = os.fstatvfs(self.root_fd)
+        free = st.f_bavail * st.f_frsize
+        if self.limits.min_free is None:
+            reserve, origin = st.f_blocks * st.f_frsize // 100, "by default 1% of the file system"
+        else:
+            reserve, origin = self.limits.min_free, "min_free_space"
+        if need > free - reserve:
+            raise UnpackError(
+                "no space left for the archive on the file system of dest: member %s needs %d bytes, %d are free and "
+                "%d must stay free (%s): refusing it; free space there, or lower min_free_space"
+                % (show(name), need, free, reserve, origin))
+        self.space_left = min(free - reserve - need, SPACE_RECHECK, reserve // 2)
+
+    def _check_privileges(self, member):
+        """Refuse what would give its privileges to whoever runs it, unless allowed."""
+        if self.allow_privileged:
+            return
+        if member.kind == FILE and member.mode & _PRIVILEGE_BITS:
+            what = "a set%s file" % ("uid" if member.mode & stat.S_ISUID else "gid")
+        elif member.xattrs and _CAPABILITY_XATTR in member.xattrs:
+            what = "a file with capabilities (security.capability)"
+        else:
+            return
+        raise UnpackError(
+            "archive member %s is %s, and dest is reachable by host users, who could run it outside the jail with "
+            "its privileges: refusing the archive; use layout releases (its releases directory is root's only), or "
+            "set allow_privileged_files: true if every host user may have them" % (show(member.name), what))
+
     # -- paths ---------------------------------------------------------------------------------
 
-    def _parent_fd(self, parts, name):
-        """The parent directory of ``parts``, creating missing ones, refusing symlinks."""
+    def _parent(self, parts, name):
+        """The id of the directory holding ``parts``, creating missing ones, refusing symlinks."""
         parent = parts[:-1]
-        fd = self.dirs.fds.get(parent)
-        if fd is not None:
-            return fd
-        for depth in range(1, len(parent) + 1):
-            prefix = parent[:depth]
-            kind = self.kinds.get(prefix)
-            if kind is None:
-                os.mkdir(prefix[-1], 0o700, dir_fd=self.dirs.get(prefix[:-1]))
-                self.kinds[prefix] = IMPLICIT_DIR
-                self.dir_meta[prefix] = (0o755, self.euid, self.egid, None, None)
-            elif kind == SYMLINK:
+        if parent == self.last_parent:
+            return self.last_parent_id
+        dir_id = ROOT
+        for depth, component in enumerate(parent):
+            found = self.entries.get((dir_id, component))
+            if found is None:
+                found = self._new_dir(dir_id, component, None, name)
+            elif found == SYMLINK:
                 raise UnpackError(
                     "archive member %s would be written through the symlink %s, an earlier member: "
                     "refusing the archive, which tries to write outside its own tree"
-                    % (show(name), show(b"/".join(prefix))))
-            elif kind not in (DIR, IMPLICIT_DIR):
+                    % (show(name), show(b"/".join(parent[:depth + 1]))))
+            elif isinstance(found, str):
                 raise UnpackError(
                     "archive member %s needs %s to be a directory, but the archive made it a %s: "
-                    "refusing the archive" % (show(name), show(b"/".join(prefix)), kind))
-        return self.dirs.get(parent)
+                    "refusing the archive" % (show(name), show(b"/".join(parent[:depth + 1])), found))
+            dir_id = found
+        self.last_parent, self.last_parent_id = parent, dir_id
+        return dir_id
 
-    def _claim(self, parts, member, kind):
-        existing = self.kinds.get(parts)
-        if existing is not None:
-            if kind == DIR and existing == IMPLICIT_DIR:
-                self.kinds[parts] = DIR
-                return False
-            raise UnpackError(
-                "archive member %s appears twice (duplicate entry at byte %d): refusing the archive; "
-                "rebuild it without duplicate members" % (show(member.name), member.offset))
-        self.kinds[parts] = kind
-        return True
+    def _find(self, parts):
+        """(id of the directory holding ``parts``, what is recorded for it), (None, None) if absent."""
+        dir_id = ROOT
+        for component in parts[:-1]:
+            found = self.entries.get((dir_id, component))
+            if not isinstance(found, int):
+                return None, None
+            dir_id = found
+        return dir_id, self.entries.get((dir_id, parts[-1]))
+
+    def _path(self, dir_id):
+        names = []
+        while dir_id != ROOT:
+            names.append(self.names[dir_id])
+            dir_id = self.parents[dir_id]
+        return b"/".join(reversed(names))
+
+    def _new_dir(self, parent_id, name, meta, member_name):
+        self._count_entry()
+        self._reserve(0, member_name)
+        os.mkdir(name, 0o700, dir_fd=self.dirs.get(parent_id))
+        dir_id = len(self.parents)
+        self.parents.append(parent_id)
+        self.names.append(name)
+        self.meta.append(meta)
+        self.entries[(parent_id, name)] = dir_id
+        return dir_id
+
+    def _claim(self, parent_id, name, member, kind):
+        """Record the new non-directory ``name``; a name the archive made before is refused."""
+        if (parent_id, name) in self.entries:
+            raise self._duplicate(member)
+        self._count_entry()
+        self.entries[(parent_id, name)] = kind
+
+    @staticmethod
+    def _duplicate(member):
+        return UnpackError(
+            "archive member %s appears twice (duplicate entry at byte %d): refusing the archive; "
+            "rebuild it without duplicate members" % (show(member.name), member.offset))
 
     # -- members -------------------------------------------------------------------------------
 
     def extract(self, reader, member):
         parts = split_member_path(member.name)
+        if len(parts) > self.limits.depth:
+            raise UnpackError(
+                "archive member %s has %d path components, over the max_path_depth limit of %d: refusing the "
+                "archive; raise max_path_depth if the image really nests that deep" % (show(member.name), len(parts),
+                                                                                       self.limits.depth))
+        self._check_privileges(member)
         self.stats["members"] += 1
         kind = member.kind
         if not parts:
@@ -638,7 +816,7 @@ class Unpacker:
             if self.root_listed:
                 raise UnpackError("archive lists the root directory twice: refusing the archive")
             self.root_listed = True
-            self.dir_meta[()] = (member.mode, member.uid, member.gid, member.mtime_ns, member.xattrs)
+            self.meta[ROOT] = (member.mode, member.uid, member.gid, member.mtime_ns, member.xattrs)
             return None
         if kind == FILE:
             return self._file(reader, member, parts)
@@ -651,11 +829,14 @@ class Unpacker:
         return self._special(member, parts)
 
     def _file(self, reader, member, parts):
-        parent_fd = self._parent_fd(parts, member.name)
-        self._claim(parts, member, FILE)
+        parent_id = self._parent(parts, member.name)
+        self._claim(parent_id, parts[-1], member, FILE)
+        if self.limits.unpacked is not None and reader.input.offset + member.size > self.limits.unpacked:
+            raise self.limits.over_unpacked("member %s of %d bytes" % (show(member.name), member.size))
+        self._reserve(member.size, member.name)
         # With umask 0 the file is created with its final permission bits (an O_CREAT open is
         # writable whatever the mode); setuid/setgid need a chmod after the chown that clears them.
-        fd = os.open(parts[-1], _CREATE_FILE, member.mode & 0o777, dir_fd=parent_fd)
+        fd = os.open(parts[-1], _CREATE_FILE, member.mode & 0o777, dir_fd=self.dirs.get(parent_id))
         try:
             if member.size:
                 written = reader.input.write_to(fd, member.size)
@@ -702,18 +883,26 @@ class Unpacker:
                 raise
 
     def _dir(self, member, parts):
-        parent_fd = self._parent_fd(parts, member.name)
-        if self._claim(parts, member, DIR):
-            os.mkdir(parts[-1], 0o700, dir_fd=parent_fd)
+        parent_id = self._parent(parts, member.name)
+        meta = (member.mode, member.uid, member.gid, member.mtime_ns, member.xattrs)
+        existing = self.entries.get((parent_id, parts[-1]))
+        if existing is None:
+            self._new_dir(parent_id, parts[-1], meta, member.name)
             self.stats["dirs"] += 1
-        self.dir_meta[parts] = (member.mode, member.uid, member.gid, member.mtime_ns, member.xattrs)
+        elif isinstance(existing, int) and self.meta[existing] is None:
+            # Implied by an earlier member, listed now.
+            self.meta[existing] = meta
+        else:
+            raise self._duplicate(member)
 
     def _symlink(self, member, parts):
         if not member.linkname or len(member.linkname) > PATH_MAX:
             raise UnpackError("archive symlink %s has an empty or overlong target: refusing the archive"
                               % show(member.name))
-        parent_fd = self._parent_fd(parts, member.name)
-        self._claim(parts, member, SYMLINK)
+        parent_id = self._parent(parts, member.name)
+        self._claim(parent_id, parts[-1], member, SYMLINK)
+        self._reserve(0, member.name)
+        parent_fd = self.dirs.get(parent_id)
         # The target is stored as it is: nothing here ever follows it.
         os.symlink(member.linkname, parts[-1], dir_fd=parent_fd)
         self._owner(parts[-1], member, dir_fd=parent_fd, follow_symlinks=False)
@@ -729,22 +918,22 @@ class Unpacker:
 
     def _hardlink(self, member, parts):
         target = split_member_path(member.linkname, "hard link target")
-        kind = self.kinds.get(target)
-        if kind is None or kind in (DIR, IMPLICIT_DIR):
+        target_dir, kind = self._find(target) if target else (None, None)
+        if kind is None or isinstance(kind, int):
             raise UnpackError(
                 "archive hard link %s points to %s, which is not an earlier file of the archive "
                 "(a link outside the tree or to a directory): refusing the archive"
                 % (show(member.name), show(member.linkname)))
-        # The target's parent was created by this run; reaching it never crosses a symlink.
-        target_fd = self._parent_fd(target, member.linkname)
-        target_fd_kept = os.dup(target_fd)
+        parent_id = self._parent(parts, member.name)
+        self._claim(parent_id, parts[-1], member, kind)
+        self._reserve(0, member.name)
+        # The target's directory was created by this run; reaching it never crosses a symlink.
+        target_fd = os.dup(self.dirs.get(target_dir))
         try:
-            parent_fd = self._parent_fd(parts, member.name)
-            self._claim(parts, member, kind)
-            os.link(target[-1], parts[-1], src_dir_fd=target_fd_kept, dst_dir_fd=parent_fd,
+            os.link(target[-1], parts[-1], src_dir_fd=target_fd, dst_dir_fd=self.dirs.get(parent_id),
                     follow_symlinks=False)
         finally:
-            os.close(target_fd_kept)
+            os.close(target_fd)
         self.stats["hardlinks"] += 1
 
     def _special(self, member, parts):
@@ -759,8 +948,10 @@ class Unpacker:
             device = os.makedev(member.devmajor, member.devminor)
         else:
             file_type, device = stat.S_IFIFO, 0
-        parent_fd = self._parent_fd(parts, member.name)
-        self._claim(parts, member, OTHER)
+        parent_id = self._parent(parts, member.name)
+        self._claim(parent_id, parts[-1], member, OTHER)
+        self._reserve(0, member.name)
+        parent_fd = self.dirs.get(parent_id)
         os.mknod(parts[-1], 0o600 | file_type, device, dir_fd=parent_fd)
         # mknod never follows a symlink and the name was free (claimed above), so these calls
         # act on the node just made.
@@ -772,11 +963,12 @@ class Unpacker:
         self.stats["other"] += 1
 
     def finish(self):
-        """Apply directory metadata last: creating entries changes a directory's mtime."""
+        """Apply directory metadata last, each directory after those below it (higher ids):
+        creating entries changes a directory's mtime."""
         now = time.time_ns()
-        for parts in sorted(self.dir_meta, key=len, reverse=True):
-            mode, uid, gid, mtime_ns, xattrs = self.dir_meta[parts]
-            fd = os.open(parts[-1], _OPEN_DIR, dir_fd=self.dirs.get(parts[:-1])) if parts \
+        for dir_id in range(len(self.parents) - 1, -1, -1):
+            mode, uid, gid, mtime_ns, xattrs = self.meta[dir_id] or self.implied_meta
+            fd = os.open(self.names[dir_id], _OPEN_DIR, dir_fd=self.dirs.get(self.parents[dir_id])) if dir_id \
                 else os.dup(self.root_fd)
             try:
                 if self.same_owner and (uid != self.euid or gid != self.egid):
@@ -784,7 +976,7 @@ class Unpacker:
                 os.chmod(fd, mode)
                 if xattrs:
                     member = Member()
-                    member.name = b"/".join(parts) or b"."
+                    member.name = self._path(dir_id) or b"."
                     member.xattrs = xattrs
                     self._xattrs(fd, member)
                 stamp = now if mtime_ns is None else mtime_ns
@@ -808,14 +1000,17 @@ def _os_error(exc, member):
     return UnpackError("cannot extract %s: %s" % (name, exc.strerror or exc))
 
 
-def unpack(chunks, staging, allow_devices=False, same_owner=None):
+def unpack(chunks, staging, allow_devices=False, same_owner=None, limits=None, allow_privileged=True):
     """Extract the tar stream given as an iterable of byte chunks into ``staging``.
 
-    ``staging`` must be an empty directory. Returns counters (members, files, dirs, symlinks,
-    hardlinks, other, bytes). Raises UnpackError, leaving a partial tree for the caller to
-    remove; the stream is read to its end, so a checksum over it covers every byte.
+    ``staging`` must be an empty directory; ``limits`` (``Limits``, its defaults when None)
+    bound the work. Returns counters (members, files, dirs, symlinks, hardlinks, other, bytes).
+    Raises UnpackError, leaving a partial tree for the caller to remove; the stream is read to
+    its end, so a checksum over it covers every byte.
     """
-    unpacker = Unpacker(staging, allow_devices=allow_devices, same_owner=same_owner)
+    limits = limits or Limits()
+    unpacker = Unpacker(staging, allow_devices=allow_devices, same_owner=same_owner, limits=limits,
+                        allow_privileged=allow_privileged)
     old_umask = os.umask(0)
     # Extraction makes no reference cycles; the cyclic collector would only rescan the growing
     # tables of paths again and again.
@@ -823,8 +1018,8 @@ def unpack(chunks, staging, allow_devices=False, same_owner=None):
     gc.disable()
     member = None
     try:
-        source = _Input(chunks)
-        reader = TarReader(source)
+        source = _Input(chunks, limits)
+        reader = TarReader(source, limits)
         try:
             while True:
                 member = reader.next()

@@ -20,12 +20,16 @@ description:
   - Two entries are put in front of the exported tree - C(.drootenv) (upstream droot's file, the image's
     C(Env) as C(KEY=VALUE) lines) and C(.droot/config.json) (image id, repo tags, Env, WorkingDir, User,
     Entrypoint, Cmd, ExposedPorts, created time and a format version), which M(droot.core.droot_run) reads.
-  - A manifest C(DEST.json) is written after the archive (sha256, size, compression, image id, the config
-    above, created time); a reader trusts an archive only when the manifest vouches for its bytes.
+  - A manifest C(DEST.json) is written after the archive (sha256, size, the size of the uncompressed tar
+    stream C(tar_size), compression, image id, the config above, created time); a reader trusts an archive
+    only when the manifest vouches for its bytes, and M(droot.core.droot_fetch) unpacks no more than
+    C(tar_size) says.
   - Nothing partial is left at O(dest) on failure - a local archive is written to a hidden temporary file and
     renamed, an S3 archive is a multipart upload (parts sent in parallel) that is aborted on any error.
   - A second run for the same image id finds the archive and its manifest consistent and changes nothing.
     A O(container) source is exported on every run, as its files may change while its image stays the same.
+    A manifest without C(tar_size) (written by version 0.1.0) is not consistent, so such an archive is
+    exported again once.
 author:
   - droot.core contributors (@droot-core)
 requirements:

@@ -26,6 +26,20 @@ description:
     links to anything but an earlier file of the archive, device nodes (unless O(allow_devices)),
     duplicate members, overlong names, sparse files, and truncated or corrupt archives. A refused
     archive fails the task, staging is removed and O(dest) is left as it was.
+  - Setuid and setgid files and file capabilities give their privileges to whoever runs them, inside
+    the jail or not. So that host users cannot run them, C(dest/releases), the bookkeeping directory
+    and the staging directory in it are mode 0700 and owned by root; one found wider (version 0.1.0
+    made C(releases) 0755) is corrected with a warning, which is a change. Each release's own root
+    directory keeps the archive's mode, which the jail needs. With O(layout=replace) the root lies in a
+    directory that droot does not own, where host users may reach it, so such files are refused there
+    unless O(allow_privileged_files=true).
+  - What an archive may make the task spend is bounded, each bound an option - the bytes of pax and
+    GNU long-name headers held in memory (O(max_pax_bytes_per_member), O(max_pax_bytes_per_archive)),
+    the bytes unpacked (O(max_unpacked_bytes), by default from the manifest's C(tar_size)), the free
+    space left on the file system of O(dest) (O(min_free_space), checked as the archive is unpacked),
+    the number of entries (O(max_entries)) and the depth of their paths (O(max_path_depth)). An
+    archive over a bound is refused with an error naming the option, before the bytes over it are
+    written; staging is removed and O(dest) is left as it was.
   - Nothing is switched until the whole archive was read and verified, and the file system was
     synced.
   - A release already on the host is not downloaded again. With O(layout=releases), when the
@@ -65,6 +79,7 @@ attributes:
     details:
       - Reads the manifest and, when it would download, the object's metadata to report whether a
         fetch, a switch or a prune would happen (RV(downloaded), RV(removed)); downloads nothing.
+      - Warns about a private directory that a run would correct to 0700, and reports it as a change.
   diff_mode:
     support: full
     details: Shows the active release before and after.
@@ -165,8 +180,59 @@ options:
         images have none (C(/dev) is mounted at run time), so by default an archive with device nodes is
         refused; an image imported from a debootstrap or mmdebstrap tarball may carry C(/dev/null) and
         friends, and needs this.
+      - With O(layout=replace), host users can reach these nodes with the modes the archive gives them.
     type: bool
     default: false
+  allow_privileged_files:
+    description:
+      - With O(layout=replace), unpack setuid and setgid files and files with capabilities
+        (C(security.capability)) from the archive. By default such an archive is refused - the root lies
+        in a directory droot does not own, so any host user who can reach it could run a setuid-root
+        binary of the image outside the jail and get root. Set this only when every host user may have
+        those privileges (or the parent directories of O(dest) keep them out).
+      - With O(layout=releases) these files are always kept - C(dest/releases) is root's only.
+    type: bool
+    default: false
+  max_pax_bytes_per_member:
+    description:
+      - The most bytes of pax extended headers and GNU long-name headers one member may come with,
+        global pax records included. These headers are held in memory until their member.
+    type: int
+    default: 1048576
+  max_pax_bytes_per_archive:
+    description:
+      - The most bytes of pax extended headers and GNU long-name headers in the whole archive; the records
+        of a global pax header count again for every member they apply to.
+    type: int
+    default: 268435456
+  max_unpacked_bytes:
+    description:
+      - The most bytes the archive may unpack to, counted as its uncompressed tar stream (the files' data
+        and 512-byte headers); trailing data counts too.
+      - By default the C(tar_size) that M(droot.core.droot_export) records in the manifest, plus 1% and
+        1 MiB. For an archive without a manifest or with a manifest of an older droot_export that lacks
+        C(tar_size), 20 times the archive's size, at least 64 MiB (67108864). When that size is unknown too
+        (an C(https://) server that sends no length), only O(min_free_space) bounds it.
+    type: int
+  min_free_space:
+    description:
+      - Bytes to leave free on the file system of O(dest). The free space is read as the archive is
+        unpacked, and an entry that would use it is refused before it is written. Only the space
+        unprivileged users may use counts, so blocks the file system reserves for root stay untouched too.
+      - By default 1% of the file system's size.
+    type: int
+  max_entries:
+    description:
+      - The most entries (files, directories, links and other nodes) the archive may create, the
+        directories it only implies included. The extraction keeps about 200 bytes of memory per entry
+        (more with long names), so the default bounds that to about 100 MB.
+    type: int
+    default: 500000
+  max_path_depth:
+    description:
+      - The most path components a member's path may have.
+    type: int
+    default: 128
   lock_timeout:
     description:
       - Seconds to wait for another run on the same O(dest) to finish before failing.
@@ -312,12 +378,19 @@ def main():
         keep=dict(type="int", default=3),
         if_busy=dict(type="str", choices=["fail", "keep"], default="fail"),
         allow_devices=dict(type="bool", default=False),
+        allow_privileged_files=dict(type="bool", default=False),
+        max_pax_bytes_per_member=dict(type="int", default=1048576),
+        max_pax_bytes_per_archive=dict(type="int", default=268435456),
+        max_unpacked_bytes=dict(type="int"),
+        min_free_space=dict(type="int"),
+        max_entries=dict(type="int", default=500000),
+        max_path_depth=dict(type="int", default=128),
         lock_timeout=dict(type="int", default=300),
     )
     argument_spec.update(store.S3_ARGUMENT_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     try:
-        fetch = fetcher.Fetcher(module.params, check_mode=module.check_mode, diff=module._diff)
+        fetch = fetcher.Fetcher(module.params, check_mode=module.check_mode, diff=module._diff, warn=module.warn)
         if fetch.reads_s3():
             store.BOTO3.require(module, reason="to read s3:// locations")
         result = fetch.run()

@@ -73,7 +73,7 @@ def test_build_log_tail_keeps_the_last_lines_and_the_error():
 
 def write(dest, data=b"archive bytes"):
     info = store.ObjectInfo(len(data), "etag-1", None)
-    document = exporter.manifest_document(dest, hashlib.sha256(data).hexdigest(), info, "zstd", source(),
+    document = exporter.manifest_document(dest, hashlib.sha256(data).hexdigest(), info, 10240, "zstd", source(),
                                           source().config())
     return json.dumps(document).encode(), info
 
@@ -91,13 +91,17 @@ def test_manifest_is_current_only_when_everything_matches():
     assert exporter.current_manifest(None, info, dest, image_id, "zstd") is None
     assert exporter.current_manifest(manifest, None, dest, image_id, "zstd") is None
     assert exporter.current_manifest(b"{not json", info, dest, image_id, "zstd") is None
+    # A manifest of droot_export 0.1.0, without tar_size: the archive is exported again.
+    old = json.loads(manifest)
+    del old["tar_size"]
+    assert exporter.current_manifest(json.dumps(old).encode(), info, dest, image_id, "zstd") is None
 
 
 def test_manifest_document_fields():
     manifest, info = write("/srv/app.tar.zst")
     document = json.loads(manifest)
-    assert set(document) == {"format", "archive", "sha256", "size", "etag", "compression", "image_id", "config",
-                             "created"}
+    assert set(document) == {"format", "archive", "sha256", "size", "tar_size", "etag", "compression", "image_id",
+                             "config", "created"}
     assert document["created"].endswith("Z") and document["format"] == 1
 
 
@@ -123,12 +127,16 @@ def test_write_archive_hashes_what_it_stores(compression):
         tar.addfile(info, io.BytesIO(b"app"))
     writer = MemoryWriter()
     entries = exporter.synthetic_entries(source().config())
-    sha256, info = exporter.write_archive(iter([original.getvalue()]), entries, writer, compression)
+    sha256, info, tar_size = exporter.write_archive(iter([original.getvalue()]), entries, writer, compression)
     stored = writer.data.getvalue()
     assert writer.committed and info.size == len(stored)
     assert sha256 == hashlib.sha256(stored).hexdigest()
     with tarfile.open(fileobj=archive.decompressing_reader(io.BytesIO(stored)), mode="r|") as tar:
         assert [member.name for member in tar] == [".drootenv", ".droot", ".droot/config.json", "bin/app"]
+    # tar_size is the whole uncompressed stream: the prepended entries, then docker export's bytes.
+    uncompressed = archive.decompressing_reader(io.BytesIO(stored)).read()
+    assert tar_size == len(uncompressed) == len(original.getvalue()) + sum(
+        len(entry.to_bytes()) for entry in entries)
 
 
 def test_signals_raise_a_clean_error_and_handlers_are_restored():

@@ -24,7 +24,9 @@ IMAGE_RELEASE = "abababababab"
 def params(**overrides):
     """droot_fetch's options with the defaults of its argument_spec."""
     values = dict(src=None, dest="/nonexistent", layout="releases", release=None, rollback=False, switch=True,
-                  checksum=None, keep=3, if_busy="fail", allow_devices=False, lock_timeout=5)
+                  checksum=None, keep=3, if_busy="fail", allow_devices=False, allow_privileged_files=False,
+                  max_pax_bytes_per_member=1048576, max_pax_bytes_per_archive=268435456, max_unpacked_bytes=None,
+                  min_free_space=None, max_entries=500000, max_path_depth=128, lock_timeout=5)
     values.update(dict.fromkeys(store.S3Options.FIELDS))
     values.update(overrides)
     return values
@@ -338,3 +340,119 @@ def test_check_mode_reports_the_fetch_and_writes_nothing(tmp_path):
 def test_describe_names_release_path_and_sha256():
     assert fetcher.describe(None, None, None) == "(none)\n"
     assert fetcher.describe("r1", "/d/releases/r1", None) == "release: r1\npath: /d/releases/r1\nsha256: unknown\n"
+
+
+# --- limits ------------------------------------------------------------------------------------
+
+
+def test_parse_manifest_takes_a_tar_size_and_refuses_a_bad_one():
+    document = dict(format=1, sha256=DIGEST, tar_size=10240)
+    assert fetcher.parse_manifest(json.dumps(document).encode(), "/a.json", "/a")["tar_size"] == 10240
+    for bad in (-1, "10240", True, 1.5):
+        with pytest.raises(fetcher.FetchError, match="the manifest /a.json has an invalid tar_size .*: export the "
+                                                     "archive again"):
+            fetcher.parse_manifest(json.dumps(dict(document, tar_size=bad)).encode(), "/a.json", "/a")
+
+
+@pytest.mark.parametrize("name, least", fetcher.LIMIT_OPTIONS)
+def test_limit_options_have_a_minimum(name, least):
+    fetcher.check_options(params(**{name: least}))
+    with pytest.raises(fetcher.FetchError, match="^options: %s must be %d or more$" % (name, least)):
+        fetcher.Fetcher(params(**{name: least - 1}))
+
+
+def test_the_unpacked_limit_comes_from_the_option_the_manifest_or_the_archive_size():
+    planned = fetcher.Plan()
+    planned.object = store.ObjectInfo(1 << 20, None, None)
+    planned.manifest = dict(tar_size=300 << 20)
+    assert fetcher.unpacked_limit(params(max_unpacked_bytes=5), planned) == (5, "as the task sets it")
+    assert fetcher.unpacked_limit(params(), planned) == (
+        (300 << 20) + (3 << 20) + (1 << 20), "by default the manifest's tar_size of 314572800 bytes plus 1% and 1 MiB")
+    # A manifest of droot_export 0.1.0 has no tar_size; neither has the lack of a manifest.
+    for manifest in (dict(sha256=DIGEST), None):
+        planned.manifest = manifest
+        assert fetcher.unpacked_limit(params(), planned) == (
+            64 << 20,
+            "by default, without a tar_size in a manifest, 20 times the archive's 1048576 bytes, at least 64 MiB")
+    planned.object = store.ObjectInfo(10 << 20, None, None)
+    assert fetcher.unpacked_limit(params(), planned)[0] == 200 << 20
+    planned.object = store.ObjectInfo(None, None, None)
+    assert fetcher.unpacked_limit(params(), planned) == (None, None)
+
+
+def test_limits_carry_every_option():
+    planned = fetcher.Plan()
+    planned.manifest = dict(tar_size=0)
+    bounds = fetcher.limits(params(max_pax_bytes_per_member=1, max_pax_bytes_per_archive=2, min_free_space=3,
+                                   max_entries=4, max_path_depth=5), planned)
+    assert (bounds.pax_member, bounds.pax_archive, bounds.min_free, bounds.entries, bounds.depth, bounds.unpacked) == (
+        1, 2, 3, 4, 5, 1 << 20)
+
+
+def tar_of(*members):
+    """A gzip archive of (name, data, mode) files."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, content, mode in members:
+            member = tarfile.TarInfo(name)
+            member.size = len(content)
+            member.mode = mode
+            tar.addfile(member, io.BytesIO(content))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def test_an_archive_past_a_limit_leaves_no_staging_and_the_release_active(tmp_path):
+    dest = str(tmp_path / "app")
+    good = tar_of(("etc/marker", b"good", 0o644))
+    fetcher.Fetcher(params(src=publish(tmp_path, good, manifest_for(good, name="good.tar.gz", image_id=None),
+                                       name="good.tar.gz"),
+                           dest=dest)).run()
+    big = tar_of(("etc/marker", b"big", 0o644), ("data", os.urandom(2 << 20), 0o644))
+    # The manifest says 10 bytes: the limit is 10 bytes plus 1 MiB.
+    src = publish(tmp_path, big, manifest_for(big, name="big.tar.gz", image_id=None, tar_size=10), name="big.tar.gz")
+    with pytest.raises(DrootError, match=r"the archive unpacks to more than 1048586 bytes, the max_unpacked_bytes "
+                                         r"limit \(by default the manifest's tar_size of 10 bytes plus 1% and 1 MiB\)"
+                       ) as caught:
+        fetcher.Fetcher(params(src=src, dest=dest)).run()
+    assert caught.value.step == "unpack"
+    target = releases.open_target(dest, "releases")
+    assert os.listdir(target.staging_dir) == []
+    assert target.releases() == [hashlib.sha256(good).hexdigest()[:12]]
+    with open(os.path.join(dest, "current", "etc", "marker"), "rb") as handle:
+        assert handle.read() == b"good"
+
+
+def test_only_a_replace_root_refuses_privileged_files_by_default(tmp_path):
+    data = tar_of(("etc/marker", b"suid", 0o644), ("bin/su", b"#!/bin/sh\n", 0o4755))
+    src = publish(tmp_path, data)
+    in_releases = fetcher.Fetcher(params(src=src, dest=str(tmp_path / "releases"))).run()
+    assert os.stat(os.path.join(in_releases["path"], "bin", "su")).st_mode & 0o7777 == 0o4755
+    dest = str(tmp_path / "root")
+    with pytest.raises(DrootError, match="archive member 'bin/su' is a setuid file, and dest is reachable by host "
+                                         "users") as caught:
+        fetcher.Fetcher(params(src=src, dest=dest, layout="replace")).run()
+    assert "set allow_privileged_files: true" in str(caught.value)
+    assert not os.path.exists(dest)
+    assert os.listdir(releases.open_target(dest, "replace").staging_dir) == []
+    fetcher.Fetcher(params(src=src, dest=dest, layout="replace", allow_privileged_files=True)).run()
+    assert os.stat(os.path.join(dest, "bin", "su")).st_mode & 0o7777 == 0o4755
+
+
+def test_a_too_open_releases_directory_is_a_change_with_a_warning_in_both_modes(tmp_path):
+    data = tar_gz()
+    src = publish(tmp_path, data, manifest_for(data))
+    dest = str(tmp_path / "app")
+    fetcher.Fetcher(params(src=src, dest=dest)).run()
+    os.chmod(os.path.join(dest, "releases"), 0o755)
+    warned = []
+    checked = fetcher.Fetcher(params(src=src, dest=dest), check_mode=True, warn=warned.append).run()
+    assert checked["changed"] and not checked["downloaded"]
+    assert warned == ["%s/releases is mode 0755, owner uid %d: a run corrects it to 0700, so that host users cannot "
+                      "run the setuid and capability binaries of the trees in it" % (dest, os.geteuid())]
+    assert os.stat(os.path.join(dest, "releases")).st_mode & 0o777 == 0o755
+    warned = []
+    ran = fetcher.Fetcher(params(src=src, dest=dest), warn=warned.append).run()
+    assert ran["changed"] and not ran["downloaded"] and len(warned) == 1 and "corrected to 0700" in warned[0]
+    assert os.stat(os.path.join(dest, "releases")).st_mode & 0o777 == 0o700
+    again = fetcher.Fetcher(params(src=src, dest=dest), warn=warned.append).run()
+    assert not again["changed"] and len(warned) == 1

@@ -484,3 +484,57 @@ def test_missing_parents_of_a_replace_dest_are_created(tmp_path):
         target.install(staging, "one", state)
     assert marker(target.dest) == "one"
     assert os.stat(tmp_path / "srv" / "roots").st_mode & 0o777 == 0o755
+
+
+def mode_of(path):
+    return os.stat(path).st_mode & 0o7777
+
+
+@pytest.mark.parametrize("layout", ["releases", "replace"])
+def test_private_directories_are_made_0700(tmp_path, layout):
+    target = releases.open_target(str(tmp_path / "app"), layout)
+    with target.locked(1):
+        made = {path: mode_of(path) for path in target.private_dirs()}
+    assert made == dict.fromkeys(target.private_dirs(), 0o700)
+    assert (os.path.join(str(tmp_path / "app"), "releases") in made) is (layout == "releases")
+    assert target.warnings == [] and target.corrected == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory to another owner needs root")
+def test_private_directories_found_wider_are_corrected_with_a_warning(tmp_path):
+    target = releases.ReleasesTarget(str(tmp_path / "app"))
+    with target.locked(1):
+        pass
+    # As droot_fetch 0.1.0 left them, and one another user could have made.
+    os.chmod(target.releases_dir, 0o755)
+    os.chmod(target.staging_dir, 0o770)
+    os.chown(target.old_dir, 4321, 4321)
+    assert [found[0] for found in target.too_open()] == [target.releases_dir, target.staging_dir, target.old_dir]
+    warned = []
+    again = releases.ReleasesTarget(str(tmp_path / "app"), warn=warned.append)
+    with again.locked(1):
+        pass
+    assert again.corrected == [target.releases_dir, target.staging_dir, target.old_dir]
+    assert warned[0] == ("%s was mode 0755, owner uid 0: corrected to 0700, owner uid 0, so that host users cannot "
+                         "run the setuid and capability binaries of the trees in it" % target.releases_dir)
+    assert "%s was mode 0770" % target.staging_dir in warned[1]
+    assert "%s was mode 0700, owner uid 4321: corrected" % target.old_dir in warned[2]
+    assert again.warnings == []
+    for path in target.private_dirs():
+        assert (mode_of(path), os.stat(path).st_uid) == (0o700, 0)
+    assert target.too_open() == []
+    third = releases.ReleasesTarget(str(tmp_path / "app"))
+    with third.locked(1):
+        pass
+    assert third.corrected == [] and third.warnings == []
+
+
+def test_a_private_directory_that_is_a_symlink_is_refused(tmp_path):
+    target = releases.ReleasesTarget(str(tmp_path / "app"))
+    os.makedirs(target.dest)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o755)
+    os.symlink(str(elsewhere), target.releases_dir)
+    with pytest.raises(releases.ReleaseError, match="releases exists and is not a directory: move it away"):
+        target._make_dirs()
+    assert os.path.islink(target.releases_dir) and mode_of(elsewhere) == 0o755

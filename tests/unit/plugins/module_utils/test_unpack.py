@@ -336,14 +336,178 @@ def test_show_keeps_messages_on_one_line():
 
 
 def test_very_deep_paths(tmp_path):
-    """Depth is bounded only by the path limit, without recursion."""
+    """With max_path_depth raised, depth is bounded only by the path limit, without recursion."""
     deep = b"d/" * 1500
     data = (corpus.pax([(b"path", deep + b"f")]) + corpus.member(b"placeholder", b"bottom")
             + corpus.member(b"top", b"t") + corpus.end())
     try:
-        extract(data, str(tmp_path / "s"))
+        extract(data, str(tmp_path / "s"), limits=unpack.Limits(depth=1501))
         assert (tmp_path / "s" / (("d/" * 1500) + "f")).read_bytes() == b"bottom"
     finally:
         # shutil.rmtree (pytest's cleanup) recurses and would fail; remove_tree does not.
         releases.remove_tree(str(tmp_path / "s"))
     assert not (tmp_path / "s").exists()
+
+
+# --- limits ----------------------------------------------------------------------------------
+
+
+def test_headers_of_one_member_are_bounded(tmp_path):
+    """pax records and GNU long names before a member count together, global records included."""
+    limits = unpack.Limits(pax_member=4096)
+    record = corpus.pax([(b"comment", b"c" * 3000)])
+    extract(record + corpus.member(b"one", b"x") + record + corpus.member(b"two", b"x") + corpus.end(),
+            str(tmp_path / "ok"), limits=limits)
+    longname = corpus.member(b"././@LongLink", b"n" * 3000 + b"\0", b"L")
+    global_record = corpus.pax([(b"comment", b"g" * 3000)], typeflag=b"g")
+    floods = [record + record, longname + record, global_record + corpus.member(b"first", b"x") + record]
+    for index, flood in enumerate(floods):
+        with pytest.raises(unpack.UnpackError, match="more than 4096 bytes of pax and GNU long-name headers for one "
+                                                     "member, the max_pax_bytes_per_member limit, at byte") as caught:
+            extract(flood + corpus.member(b"after", b"x") + corpus.end(), str(tmp_path / str(index)), limits=limits)
+        assert "raise max_pax_bytes_per_member" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_headers_of_the_archive_are_bounded(tmp_path):
+    """Over the archive; a global record counts again for every member it applies to."""
+    limits = unpack.Limits(pax_archive=10000)
+    record = corpus.pax([(b"comment", b"c" * 3000)])
+    three = b"".join(record + corpus.member(b"f%d" % index, b"x") for index in range(3))
+    extract(three + corpus.end(), str(tmp_path / "ok"), limits=limits)
+    global_record = corpus.pax([(b"comment", b"g" * 3000)], typeflag=b"g")
+    few = global_record + b"".join(corpus.member(b"f%d" % index, b"x") for index in range(2))
+    extract(few + corpus.end(), str(tmp_path / "few"), limits=limits)
+    for index, flood in enumerate([three + record + corpus.member(b"f4", b"x"), few + corpus.member(b"f3", b"x")]):
+        with pytest.raises(unpack.UnpackError, match="the max_pax_bytes_per_archive limit") as caught:
+            extract(flood + corpus.end(), str(tmp_path / str(index)), limits=limits)
+        assert "raise max_pax_bytes_per_archive" in str(caught.value)
+
+
+def test_unpacked_bytes_are_bounded_before_they_are_written(tmp_path):
+    data = corpus.member(b"small", b"s" * 1000) + corpus.member(b"big", b"b" * 100000) + corpus.end()
+    extract(data, str(tmp_path / "ok"), limits=unpack.Limits(unpacked=len(data)))
+    staging = tmp_path / "refused"
+    staging.mkdir()
+    with pytest.raises(unpack.UnpackError) as caught:
+        unpack.unpack(chunks(data, 512), str(staging), limits=unpack.Limits(unpacked=50000, unpacked_origin="the origin"))
+    assert str(caught.value) == (
+        "unpack: the archive unpacks to more than 50000 bytes, the max_unpacked_bytes limit (the origin), at member "
+        "'big' of 100000 bytes: refusing it; set max_unpacked_bytes if the image really is that big")
+    assert os.listdir(staging) == ["small"], "refused before it was created"
+    # Every byte of the stream counts: the end-of-archive blocks, and trailing data after them.
+    with pytest.raises(unpack.UnpackError, match="more than %d bytes, the max_unpacked_bytes limit .* at byte %d of "
+                                                 "its tar stream" % (len(data) - 1, len(data) - 1)):
+        extract(data, str(tmp_path / "exact"), limits=unpack.Limits(unpacked=len(data) - 1))
+    with pytest.raises(unpack.UnpackError, match="at byte %d of its tar stream" % len(data)):
+        extract(data + b"\0" * 4096, str(tmp_path / "trailing"), limits=unpack.Limits(unpacked=len(data)))
+
+
+def test_entries_are_bounded_implied_directories_included(tmp_path):
+    limits = unpack.Limits(entries=3)
+    extract(corpus.member(b"a/b/c", b"x") + corpus.end(), str(tmp_path / "ok"), limits=limits)
+    extract(corpus.directory(b"a/") + corpus.member(b"a/b", b"x") + corpus.symlink(b"a/c", b"b") + corpus.end(),
+            str(tmp_path / "listed"), limits=limits)
+    for index, data in enumerate([corpus.member(b"a/b/c/d", b"x"),
+                                  corpus.member(b"a", b"x") + corpus.member(b"b", b"x") + corpus.hardlink(b"c", b"a")
+                                  + corpus.member(b"d", b"x")]):
+        with pytest.raises(unpack.UnpackError, match=r"^unpack: the archive has more than 3 entries \(files, "
+                                                     r"directories, links and other nodes\), the max_entries limit: "
+                                                     r"refusing it; raise max_entries"):
+            extract(data + corpus.end(), str(tmp_path / str(index)), limits=limits)
+
+
+def test_path_depth_is_bounded(tmp_path):
+    limits = unpack.Limits(depth=3)
+    extract(corpus.member(b"./a//b/c", b"x") + corpus.end(), str(tmp_path / "ok"), limits=limits)
+    with pytest.raises(unpack.UnpackError, match="archive member 'a/b/c/d' has 4 path components, over the "
+                                                 "max_path_depth limit of 3: refusing the archive; raise max_path_depth"):
+        extract(corpus.member(b"a/b/c/d", b"x") + corpus.end(), str(tmp_path / "deep"), limits=limits)
+    assert not (tmp_path / "deep" / "a").exists(), "refused before anything of it was made"
+
+
+def test_table_memory_does_not_grow_with_depth(tmp_path):
+    """Entries are kept by directory and name: files deep down cost what files at the top cost."""
+    import tracemalloc
+
+    def peak(prefix, name):
+        data = b"".join(corpus.pax([(b"path", prefix + b"file-%05d" % index)]) + corpus.member(b"placeholder")
+                        for index in range(3000)) + corpus.end()
+        (tmp_path / name).mkdir()
+        tracemalloc.start()
+        try:
+            unpack.unpack(chunks(data, 1 << 20), str(tmp_path / name), limits=unpack.Limits(depth=200))
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    shallow = peak(b"", "shallow")
+    deep = peak(b"".join(b"level-%03d/" % depth for depth in range(100)), "deep")
+    # Kept by full path, each deep entry would cost 100 more components (about 5 KB each).
+    assert deep < shallow * 1.5
+
+
+@pytest.mark.skipif(not ROOT, reason="mounting a tmpfs needs root")
+def test_free_space_is_kept_as_the_archive_is_unpacked(tmp_path):
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], check=True)
+
+    def free():
+        st = os.statvfs(mount_point)
+        return st.f_bavail * st.f_frsize
+
+    try:
+        limits = unpack.Limits(min_free=1 << 20)
+        with pytest.raises(unpack.UnpackError) as caught:
+            extract(corpus.member(b"big", bytes(3200000)) + corpus.end(), str(mount_point / "one"), limits=limits)
+        assert str(caught.value).startswith(
+            "unpack: no space left for the archive on the file system of dest: member 'big' needs 3207168 bytes, 4194304 are free")
+        assert str(caught.value).endswith(
+            " and 1048576 must stay free (min_free_space): refusing it; free space there, or lower "
+            "min_free_space")
+        assert os.listdir(mount_point / "one") == [], "refused before it was created"
+        # Many files: refused only once the next would use the space to keep free.
+        data = b"".join(corpus.member(b"f%02d" % index, os.urandom(100000)) for index in range(40)) + corpus.end()
+        with pytest.raises(unpack.UnpackError, match="member 'f[23][0-9]' needs 106496 bytes, .* must stay free "
+                                                     r"\(min_free_space\)"):
+            extract(data, str(mount_point / "many"), limits=limits)
+        assert free() >= 1 << 20
+        releases.remove_tree(str(mount_point / "many"))
+        # Without min_free_space: 1% of the file system.
+        with pytest.raises(unpack.UnpackError, match=r"must stay free \(by default 1% of the file system\)"):
+            extract(corpus.member(b"big", bytes(4 << 20)) + corpus.end(), str(mount_point / "default"))
+
+        # Another writer takes space meanwhile: the space is read again before the reserve is reached.
+        def stream():
+            for index in range(20):
+                yield corpus.member(b"g%02d" % index, os.urandom(100000))
+                if index == 4:
+                    with open(mount_point / "other-writer", "wb") as handle:
+                        handle.write(os.urandom(2 << 20))
+            yield corpus.end()
+
+        os.mkdir(mount_point / "raced")
+        with pytest.raises(unpack.UnpackError, match=r"must stay free \(min_free_space\)"):
+            unpack.unpack(stream(), str(mount_point / "raced"), limits=limits)
+        assert free() >= (1 << 20) - 2 * 102400
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_privileged_files_are_refused_unless_allowed(tmp_path):
+    capability = b"\x01\x00\x00\x02" + b"\x00" * 16
+    for index, (data, what) in enumerate([
+            (corpus.member(b"usr/bin/su", b"x", mode=0o4755), "a setuid file"),
+            (corpus.member(b"usr/bin/wall", b"x", mode=0o2755), "a setgid file"),
+            (corpus.pax([(b"SCHILY.xattr.security.capability", capability)]) + corpus.member(b"usr/bin/ping", b"x"),
+             "a file with capabilities (security.capability)")]):
+        with pytest.raises(unpack.UnpackError) as caught:
+            extract(data + corpus.end(), str(tmp_path / str(index)), allow_privileged=False)
+        assert what in str(caught.value)
+        assert "set allow_privileged_files: true" in str(caught.value) and "use layout releases" in str(caught.value)
+        assert not os.path.exists(tmp_path / str(index) / "usr" / "bin")
+        extract(data + corpus.end(), str(tmp_path / ("allowed-%d" % index)), allow_privileged=True)
+    # Special bits that give nothing to whoever runs a file: a setgid directory, a sticky one.
+    extract(corpus.directory(b"shared/", mode=0o2775) + corpus.directory(b"tmp/", mode=0o1777)
+            + corpus.member(b"shared/x", b"x") + corpus.end(), str(tmp_path / "dirs"), allow_privileged=False)
+    assert stat.S_IMODE(os.stat(tmp_path / "dirs" / "shared").st_mode) == 0o2775

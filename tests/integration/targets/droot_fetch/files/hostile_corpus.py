@@ -53,18 +53,19 @@ def pad(data):
 
 
 def member(name, data=b"", typeflag=b"0", **fields):
-    size = len(data) if typeflag in (b"0", b"x", b"L", b"K") else 0
+    size = len(data) if typeflag in (b"0", b"x", b"g", b"L", b"K") else 0
     return header(name, typeflag, size=size, **fields) + pad(data)
 
 
-def pax(records, name=b"PaxHeader"):
+def pax(records, name=b"PaxHeader", typeflag=b"x"):
+    """A pax extended header (typeflag g: a global one)."""
     body = b""
     for key, value in records:
         record = b" %s=%s\n" % (key, value)
         length = len(record)
         length += len(str(length + len(str(length))))
         body += b"%d%s" % (length, record)
-    return member(name, body, b"x")
+    return member(name, body, typeflag)
 
 
 def directory(name, mode=0o755):
@@ -143,6 +144,10 @@ def cases(escape):
          "name limit"),
         ("overlong-path", pax([(b"path", (b"d" * 200 + b"/") * 25)]) + member(b"short", b"x") + end(), "tar",
          "path limit"),
+        ("pax-flood", pax([(b"flood.1", b"v" * 600000)]) + pax([(b"flood.2", b"v" * 600000)])
+         + member(b"after-the-flood", b"x") + end(), "tar.zst", "max_pax_bytes_per_member"),
+        ("too-deep", pax([(b"path", b"d/" * 128 + b"f")]) + member(b"short", b"x") + end(), "tar",
+         "max_path_depth"),
         ("sparse", member(b"sparse", typeflag=b"S") + end(), "tar", "sparse"),
         ("xattr-namespace", pax([(b"SCHILY.xattr.bogus.attr", b"1")]) + member(b"f", b"x") + end(), "tar",
          "extended attribute"),
