@@ -29,8 +29,9 @@ NAMES = (
 DEFAULT_KEPT = ("chown", "dac_override", "fowner", "setgid", "setuid", "net_bind_service")
 
 # Allowed without allow_dangerous_capabilities: harmless inside the jail's own PID and mount
-# namespaces. With the host's namespaces, KILL reaches host processes and SYS_CHROOT breaks out
-# of a plain chroot, so there they need the flag too.
+# namespaces (AUDIT_WRITE adds user messages to the host's audit log, as Docker's default set
+# allows). With the host's namespaces, KILL reaches host processes and SYS_CHROOT breaks out of
+# a plain chroot, so there they need the flag too.
 SAFE = DEFAULT_KEPT + ("fsetid", "kill", "setpcap", "audit_write", "sys_chroot")
 UNSAFE_IN_HOST_NAMESPACES = ("kill", "sys_chroot")
 

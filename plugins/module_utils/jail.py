@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import shlex
 import signal
@@ -34,23 +35,23 @@ import stat
 import time
 from collections import namedtuple
 
-from ansible_collections.droot.core.plugins.module_utils import (caps, imageconfig, libc, mountinfo, mounts, procs,
+from ansible_collections.droot.core.plugins.module_utils import (caps, imageconfig, libc, mountinfo, mounts,
                                                                  safepath, syscall_filter, users)
-from ansible_collections.droot.core.plugins.module_utils.common import (DrootError, default_name, file_lock,
-                                                                        run_file)
+from ansible_collections.droot.core.plugins.module_utils.common import DrootError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_COPY_FILES = ("/etc/hosts", "/etc/resolv.conf")
-LOG_DIR = "/var/log/droot"
 OWN, HOST = "own", "host"
 # Signals the init passes on to the app, as tini and bubblewrap's init do.
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
              signal.SIGWINCH, signal.SIGCONT)
 
 Plan = namedtuple("Plan", "root argv identity kept env workdir binds copy_files no_new_privs tty_gid "
-                          "namespaces last_cap seccomp")
+                          "namespaces last_cap seccomp shm_size")
 Bind = namedtuple("Bind", "src dest readonly")
-Outcome = namedtuple("Outcome", "rc stdout stderr pid app_pid timed_out mounts")
+Outcome = namedtuple("Outcome", "rc stdout stderr pid app_pid timed_out mounts stdout_size stderr_size")
+# What a foreground run returns of each output stream: the module holds it in memory.
+OUTPUT_LIMIT = 16 << 20
 Started = namedtuple("Started", "pid app_pid mounts")
 
 
@@ -91,6 +92,8 @@ def parse_bind(item):
         readonly = False
         if len(parts) > 1 and parts[-1] in ("ro", "rw"):
             readonly = parts.pop() == "ro"
+        elif len(parts) == 3:
+            raise JailError("bind %r: the mode %r must be ro or rw" % (item, parts[-1]), step="binds")
         if len(parts) > 2:
             raise JailError("bind %r has too many ':'; write it as {src, dest, readonly}" % item, step="binds")
         src, dest = parts[0], parts[-1]
@@ -188,6 +191,14 @@ def plan(root, root_fd, params):
         kept = _step("capabilities", caps.parse, caps.default_for(identity.uid) if wanted is None else wanted,
                      params.get("allow_dangerous_capabilities") or (), last_cap, namespaces == HOST)
     binds = tuple(_step("binds", parse_bind, item) for item in params.get("binds") or ())
+    for bind in binds:
+        if mountinfo.is_within(bind.src, root):
+            raise JailError("bind source %s is inside the root, where the image controls its paths; bind a host "
+                            "directory outside it" % bind.src, step="binds")
+    shm_size = str(params.get("shm_size") or "64m")
+    if not re.match(r"^[0-9]+[kmg]?$", shm_size):
+        raise JailError("shm_size %r must be a number of bytes with k, m or g, for example 64m" % shm_size,
+                        step="mount-shm")
     workdir = params.get("chdir") or config.working_dir or "/"
     if not workdir.startswith("/"):
         raise JailError("chdir %r must be an absolute path inside the root" % workdir, step="chdir")
@@ -205,6 +216,7 @@ def plan(root, root_fd, params):
         namespaces=namespaces,
         last_cap=last_cap,
         seccomp=params.get("seccomp", True),
+        shm_size=shm_size,
     )
 
 
@@ -237,7 +249,7 @@ class Prepared:
         self.root_tree = _step("bind-root", self.sources.clone, self.root_fd, mounts.ATTR_NODEV)
         self.devices = tuple(
             (name, _step("mount-dev", self.sources.clone, self._open("/dev/" + name, "char"),
-                         mounts.ATTR_NOSUID | mounts.ATTR_NOEXEC))
+                         mounts.ATTR_RDONLY | mounts.ATTR_NOSUID | mounts.ATTR_NOEXEC))
             for name in mounts.DEVICES if os.path.exists("/dev/" + name))
         # Host namespaces: host mounts made later under a bind's source still show inside (slave).
         propagation = mounts.MS_SLAVE if the_plan.namespaces == HOST else mounts.MS_PRIVATE
@@ -301,7 +313,7 @@ class _Jail:
     def bind_root(self):
         if self.own:
             target = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        elif _kept_mount_set(self.plan.root):
+        elif mounts.kept_mount_set(self.plan.root):
             self.reused = True
             self.mounts.reuse_root(safepath.open_root(self.plan.root))
             self.host.fds.append(self.mounts.root_fd)
@@ -330,7 +342,7 @@ class _Jail:
         self._api(self.mounts.devpts, self.plan.tty_gid)
 
     def mount_shm(self):
-        self._api(self.mounts.shm)
+        self._api(self.mounts.shm, self.plan.shm_size)
 
     def mask_paths(self):
         if self.own:  # the host's namespaces keep 0.1.0's mount set, unmasked
@@ -631,10 +643,25 @@ def spawn(the_plan, prepared, stdio, table=None):
 # ---------------------------------------------------------------------------------------------
 # 5. Foreground and detached runs
 
+def empty_stdin():
+    """A standard input that reads as empty: a pipe nobody writes to, never the host's /dev/null.
+
+    A jailed root could fchmod or fchown whatever its descriptors lead to on the host.
+    """
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    os.close(write_end)
+    return read_end
+
+
 def run_foreground(the_plan, prepared, stdin_data=None, timeout=None, table=None):
-    """Run to completion with captured output; a timeout kills the jail (its init, or the app's group)."""
-    stdin_fd = os.memfd_create("droot-stdin") if stdin_data is not None else os.open(os.devnull, os.O_RDONLY)
-    if stdin_data is not None:
+    """Run to completion with captured output; a timeout kills the jail (its init, or the app's group).
+
+    Each stream keeps its first OUTPUT_LIMIT bytes; the rest is read and dropped, and counted.
+    """
+    if stdin_data is None:
+        stdin_fd = empty_stdin()
+    else:
+        stdin_fd = os.memfd_create("droot-stdin")
         os.write(stdin_fd, stdin_data.encode("utf-8"))
         os.lseek(stdin_fd, 0, os.SEEK_SET)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -649,6 +676,7 @@ def run_foreground(the_plan, prepared, stdin_data=None, timeout=None, table=None
         for fd in (stdin_fd, out_w, err_w):
             os.close(fd)
     chunks = {out_r: [], err_r: []}
+    sizes = {out_r: 0, err_r: 0}
     deadline = time.monotonic() + timeout if timeout else None
     timed_out = False
     with selectors.DefaultSelector() as selector:
@@ -659,22 +687,24 @@ def run_foreground(the_plan, prepared, stdin_data=None, timeout=None, table=None
             events = selector.select(wait)
             if not events and deadline is not None and time.monotonic() >= deadline:
                 timed_out = True
-                _kill_jail(started.pid, the_plan.namespaces, signal.SIGKILL)
+                kill_jail(started.pid, the_plan.namespaces, signal.SIGKILL)
                 break
             for key, _mask in events:
                 data = os.read(key.fd, 65536)
-                if data:
-                    chunks[key.fd].append(data)
-                else:
+                if not data:
                     selector.unregister(key.fd)
+                    continue
+                if sizes[key.fd] < OUTPUT_LIMIT:
+                    chunks[key.fd].append(data[:OUTPUT_LIMIT - sizes[key.fd]])
+                sizes[key.fd] += len(data)
     os.close(out_r)
     os.close(err_r)
     _pid, status = os.waitpid(started.pid, 0)
     return Outcome(os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]), b"".join(chunks[err_r]),
-                   started.pid, started.app_pid, timed_out, started.mounts)
+                   started.pid, started.app_pid, timed_out, started.mounts, sizes[out_r], sizes[err_r])
 
 
-def _kill_jail(pid, namespaces, signum):
+def kill_jail(pid, namespaces, signum):
     """The init's death ends its whole PID namespace; in the host's, the app's process group goes."""
     try:
         if namespaces == OWN:
@@ -683,164 +713,3 @@ def _kill_jail(pid, namespaces, signum):
             os.killpg(pid, signum)
     except ProcessLookupError:
         pass
-
-
-def check_outside_root(path, root, what):
-    """Refuse a host file the module writes (log, pidfile) that lies inside the root.
-
-    Every leading directory is resolved on its own: a path that passes through the root at any
-    point (``current/var/log/...``, or an image symlink from there back to the host) is refused.
-    """
-    parts = os.path.abspath(path).split("/")[1:-1]
-    for depth in range(len(parts) + 1):
-        if mountinfo.is_within(os.path.realpath("/" + "/".join(parts[:depth])), root):
-            raise JailError("%s %s is inside the root %s, where the image could redirect it; put it outside"
-                            % (what, path, root), step=what)
-
-
-def open_outside_root(path, flags, root, what):
-    """Open a host file the module writes: outside the root, never through a final symlink."""
-    check_outside_root(path, root, what)
-    absolute = os.path.abspath(path)
-    parent = os.path.realpath(os.path.dirname(absolute))
-    os.makedirs(parent, exist_ok=True)
-    try:
-        return os.open(os.path.join(parent, os.path.basename(absolute)), flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
-    except OSError as error:
-        raise JailError("cannot open %s %s: %s" % (what, path, error.strerror), step=what)
-
-
-def write_pidfile(path, pid, root):
-    temporary = "%s.%d.tmp" % (path, os.getpid())
-    fd = open_outside_root(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, root, "pidfile")
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write("%d\n" % pid)
-    os.rename(temporary, path)
-
-
-def running_pids(root):
-    """The jail's live processes: every process whose root is the jail's root (or below it)."""
-    return sorted(procs.pids_in_root(root))
-
-
-def main_pid(pids):
-    """The pid a supervisor would watch: the init of a jail with its own namespaces, else the first."""
-    for pid in pids:
-        if procs.namespace_pid(pid) == 1:
-            return pid
-    return pids[0] if pids else None
-
-
-def _pidfile_is_ours(pidfile, root):
-    """False when the pidfile names a live process of another root: not ours to remove."""
-    try:
-        with open(pidfile, encoding="ascii") as handle:
-            pid = int(handle.read().strip())
-    except (OSError, ValueError):
-        return True
-    return not procs.is_running(pid) or pid in procs.pids_in_root(root)
-
-
-def start_detached(the_plan, prepared, log_path, pidfile, settle=0.2, table=None):
-    """Daemonize: own session, stdin from /dev/null, stdout and stderr appended to ``log_path``.
-
-    The pidfile holds the init's pid (the app's in the host's namespaces). A command that dies
-    within ``settle`` seconds (a missing library, a bad flag) is reported here with its status,
-    rather than left for a health check to guess at.
-    """
-    check_outside_root(pidfile, the_plan.root, "pidfile")
-    log_fd = open_outside_root(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, the_plan.root, "log")
-    null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        started = spawn(the_plan, prepared, (null_fd, log_fd, log_fd), table)
-    finally:
-        os.close(log_fd)
-        os.close(null_fd)
-    try:
-        write_pidfile(pidfile, started.pid, the_plan.root)
-    except DrootError:
-        _kill_jail(started.pid, the_plan.namespaces, signal.SIGKILL)
-        os.waitpid(started.pid, 0)
-        raise
-    time.sleep(settle)
-    exited, status = os.waitpid(started.pid, os.WNOHANG)
-    if exited:
-        os.unlink(pidfile)
-        raise JailError("the command exited at once with status %d; see %s"
-                        % (os.waitstatus_to_exitcode(status), log_path), step="start")
-    return started
-
-
-def stop(root, pidfile, grace):
-    """SIGTERM the jail (its init passes it on), SIGKILL what is left after ``grace`` seconds.
-
-    Every signal goes through a pidfd, after checking that the process is still rooted in the
-    root: a pid reused meanwhile is never hit. True if anything ran.
-    """
-    pids = running_pids(root)
-    _signal_jail(root, pids, signal.SIGTERM)
-    if pids and not _wait_gone(root, grace):
-        _signal_jail(root, running_pids(root), signal.SIGKILL)
-        if not _wait_gone(root, 10):
-            raise JailError("processes %s in %s survive SIGKILL" % (running_pids(root), root), step="stop")
-    if _pidfile_is_ours(pidfile, root):
-        try:
-            os.unlink(pidfile)
-        except FileNotFoundError:
-            pass
-    return bool(pids)
-
-
-def _signal_jail(root, pids, signum):
-    """Signal the inits of jails with their own namespaces, and the processes of the host's.
-
-    An init passes SIGTERM on to its app, whose end ends the namespace; a process inside such a
-    jail is left to its init, unless this is SIGKILL.
-    """
-    host_pid_ns = procs.pid_namespace("self")
-    for pid in pids:
-        if procs.namespace_pid(pid) == 1:
-            procs.signal_rooted(pid, root, signum)
-        elif signum == signal.SIGKILL or procs.pid_namespace(pid) == host_pid_ns:
-            procs.signal_rooted(pid, root, signum, group=True)
-
-
-def _wait_gone(root, seconds):
-    deadline = time.monotonic() + seconds
-    while running_pids(root):
-        if time.monotonic() >= deadline:
-            return False
-        _reap()
-        time.sleep(0.05)
-    return True
-
-
-def _reap():
-    """Collect exited children of this process, so they stop showing as live."""
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-    except ChildProcessError:
-        pass
-
-
-def root_lock(root, timeout=60):
-    """One droot task sets up or takes down a root at a time.
-
-    The lock file lives outside the root: a descriptor open inside it would keep its mounts busy.
-    """
-    return file_lock(run_file(root, ".lock"), timeout, root, "wait for it to finish", JailError)
-
-
-def _kept_mount_set(root):
-    """A mount set that droot made for this root in the host's namespaces is still there."""
-    current = mountinfo.mount_at(root)
-    return current is not None and mounts.recorded_root_mount(root) == (current.mount_id, current.parent_id)
-
-
-def pidfile_path(root, pidfile):
-    return pidfile or run_file(root, ".pid")
-
-
-def log_path_for(root, log_path):
-    return log_path or os.path.join(LOG_DIR, default_name(root) + ".log")

@@ -330,8 +330,8 @@ class JailMounts:
         finally:
             os.close(devpts)
 
-    def shm(self):
-        tmpfs = new_filesystem("tmpfs", API_ATTRS, (("mode", "1777"),))
+    def shm(self, size):
+        tmpfs = new_filesystem("tmpfs", API_ATTRS, (("mode", "1777"), ("size", size)))
         try:
             self._attach_new("/dev/shm", tmpfs)
         finally:
@@ -488,6 +488,12 @@ def recorded_root_mount(root):
         return int(mount_id), int(parent_id)
     except (OSError, ValueError):
         return None
+
+
+def kept_mount_set(root):
+    """A mount set that droot made for this root in the host's namespaces is still there."""
+    current = mountinfo.mount_at(root)
+    return current is not None and recorded_root_mount(root) == (current.mount_id, current.parent_id)
 
 
 def _is_legacy_root_bind(entry, table):

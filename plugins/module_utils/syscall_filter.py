@@ -1,20 +1,26 @@
 # -*- coding: utf-8 -*-
 # Copyright: droot.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The jail's seccomp filter: the system calls Docker's default profile keeps from a container.
+"""The jail's seccomp filter: an allowlist, with what Docker's default profile refuses refused.
 
 Built with libseccomp's own Python binding (Debian's python3-seccomp, Fedora's
 python3-libseccomp), never as a hand-written BPF program: libseccomp knows each architecture's
-numbers and the compat ABIs. As in Docker's profile, a call that a kept capability legitimately
-needs is allowed when the jail keeps that capability (mount with SYS_ADMIN, reboot with
-SYS_BOOT, ...); the key management calls are refused to everyone, since keyrings are not
-namespaced. Refused calls fail with EPERM; clone3 fails with ENOSYS, so that the C library falls
-back to clone, whose namespace flags the filter can see.
+numbers and the compat ABIs. Every system call libseccomp knows is allowed but those refused
+here; one it does not know (newer than the library) fails with ENOSYS, so that a new kernel
+interface is closed until the library knows it and the C library falls back as it would on an
+older kernel. As in Docker's profile, a refused call that a kept capability legitimately needs
+is allowed when the jail keeps that capability (mount with SYS_ADMIN, reboot with SYS_BOOT, ...);
+the key management calls are refused to everyone, since keyrings are not namespaced. Refused
+calls fail with EPERM; clone3 and openat2, whose flags and mode the filter cannot see, with
+ENOSYS, so that the C library falls back to clone and openat. As systemd's RestrictSUIDSGID,
+no file may be made setuid or setgid, so that a jailed root cannot leave a setuid-root program
+in a bind for host users.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 
 from ansible_collections.droot.core.plugins.module_utils.common import OptionalLibrary
 
@@ -47,6 +53,13 @@ REFUSED = (
 # clone's flags that create namespaces (sys_admin allows them): CLONE_NEWNS, NEWCGROUP, NEWUTS,
 # NEWIPC, NEWUSER, NEWPID, NEWNET.
 CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
+# Calls that may make a setuid or setgid file, and the argument that holds the mode.
+MODE_ARGUMENT = {"chmod": 1, "fchmod": 1, "fchmodat": 2, "fchmodat2": 2, "creat": 1, "mknod": 1, "mknodat": 2}
+# open and openat create with a mode only with O_CREAT or O_TMPFILE: (flags argument, mode argument)
+OPEN_ARGUMENTS = {"open": (1, 2), "openat": (2, 3)}
+SET_ID_BITS = (0o4000, 0o2000)  # S_ISUID, S_ISGID
+CREATING = (os.O_CREAT, os.O_TMPFILE & ~os.O_DIRECTORY)
+AF_VSOCK = 40  # a channel to the hypervisor; Docker's profile refuses these sockets
 # The 32-bit ABI a 64-bit kernel also runs, so that an i386 program meets the same filter.
 _COMPAT_ARCH = {"X86_64": "X86", "AARCH64": "ARM"}
 
@@ -60,6 +73,24 @@ def refused(kept_names):
     return names
 
 
+def _arches(seccomp):
+    native = next((name for name in _COMPAT_ARCH if getattr(seccomp.Arch, name) & 0xFFFFFFFF
+                   == seccomp.system_arch()), None)
+    return [seccomp.Arch.NATIVE] + ([getattr(seccomp.Arch, _COMPAT_ARCH[native])] if native else [])
+
+
+def _known_names(seccomp, arches):
+    """Every system call name libseccomp knows on these architectures."""
+    names = set()
+    for arch in arches:
+        for number in range(1024):
+            try:
+                names.add(seccomp.resolve_syscall(arch, number).decode())
+            except ValueError:
+                pass  # no call of that number on this architecture
+    return names
+
+
 def build(kept_names):
     """The filter for a jail keeping ``kept_names`` (None: every capability); load() applies it.
 
@@ -69,18 +100,43 @@ def build(kept_names):
     """
     seccomp = SECCOMP.module
     kept = set(kept_names) if kept_names is not None else {group[0] for group in REFUSED}
-    syscall_filter = seccomp.SyscallFilter(seccomp.ALLOW)
+    arches = _arches(seccomp)
+    syscall_filter = seccomp.SyscallFilter(seccomp.ERRNO(errno.ENOSYS))
     syscall_filter.set_attr(seccomp.Attr.CTL_NNP, 0)
-    native = next((name for name in _COMPAT_ARCH if getattr(seccomp.Arch, name) == seccomp.Arch.NATIVE
-                   or getattr(seccomp.Arch, name) & 0xFFFFFFFF == seccomp.system_arch()), None)
-    if native:
-        syscall_filter.add_arch(getattr(seccomp.Arch, _COMPAT_ARCH[native]))
-    denied = seccomp.ERRNO(errno.EPERM)
-    for name in refused(kept):
-        if seccomp.resolve_syscall(seccomp.Arch.NATIVE, name) != -1:  # -1: unknown to this libseccomp
-            syscall_filter.add_rule(denied, name)
-    if "sys_admin" not in kept:
+    for arch in arches[1:]:
+        syscall_filter.add_arch(arch)
+    allow, denied = seccomp.ALLOW, seccomp.ERRNO(errno.EPERM)
+    known = _known_names(seccomp, arches)
+    refused_here = set(refused(kept)) & known
+    conditional = set(MODE_ARGUMENT) | set(OPEN_ARGUMENTS) | {"clone", "clone3", "openat2", "socket"}
+    for name in sorted(known - refused_here - conditional):
+        syscall_filter.add_rule(allow, name)
+    for name in sorted(refused_here):
+        syscall_filter.add_rule(denied, name)
+
+    def masked(argument, mask, value):
+        return seccomp.Arg(argument, seccomp.MASKED_EQ, mask, value)
+
+    names_here = known & conditional
+    if "sys_admin" in kept:
+        for name in ("clone", "clone3", "openat2"):
+            syscall_filter.add_rule(allow, name)
+    else:
+        syscall_filter.add_rule(allow, "clone", masked(0, sum(CLONE_NAMESPACE_FLAGS), 0))
         for flag in CLONE_NAMESPACE_FLAGS:
-            syscall_filter.add_rule(denied, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
-        syscall_filter.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+            syscall_filter.add_rule(denied, "clone", masked(0, flag, flag))
+    for name, argument in MODE_ARGUMENT.items():
+        if name in names_here:
+            syscall_filter.add_rule(allow, name, masked(argument, sum(SET_ID_BITS), 0))
+            for bit in SET_ID_BITS:
+                syscall_filter.add_rule(denied, name, masked(argument, bit, bit))
+    for name, (flags, mode) in OPEN_ARGUMENTS.items():
+        if name in names_here:
+            syscall_filter.add_rule(allow, name, masked(flags, sum(CREATING), 0))
+            syscall_filter.add_rule(allow, name, masked(mode, sum(SET_ID_BITS), 0))
+            for creating in CREATING:
+                for bit in SET_ID_BITS:
+                    syscall_filter.add_rule(denied, name, masked(flags, creating, creating), masked(mode, bit, bit))
+    syscall_filter.add_rule(allow, "socket", seccomp.Arg(0, seccomp.NE, AF_VSOCK))
+    syscall_filter.add_rule(denied, "socket", seccomp.Arg(0, seccomp.EQ, AF_VSOCK))
     return syscall_filter

@@ -46,7 +46,8 @@ requirements:
   - python-prctl (on the target host)
   - libseccomp's Python binding (Debian's and Ubuntu's C(python3-seccomp), Fedora's C(python3-libseccomp)),
     unless O(seccomp=false)
-  - Linux 5.12 or newer (the mount API with mount_setattr), running as root
+  - Linux 5.2 or newer (the mount API; before 5.12, which added mount_setattr, a mount's flags are set through
+    its descriptor right after it is attached rather than before), running as root
 attributes:
   check_mode:
     support: full
@@ -142,7 +143,8 @@ options:
         C(SETGID), C(SETUID) and C(NET_BIND_SERVICE) (upstream droot's set without C(DAC_READ_SEARCH));
         any other user keeps none.
       - Allowed without O(allow_dangerous_capabilities) are that set and C(FSETID), C(KILL), C(SETPCAP),
-        C(AUDIT_WRITE) and C(SYS_CHROOT), which stay inside the jail's own namespaces. With
+        C(AUDIT_WRITE) and C(SYS_CHROOT), which act inside the jail's own namespaces (but for AUDIT_WRITE,
+        which writes user messages into the host's audit log, as Docker allows by default). With
         O(namespaces=host), C(KILL) and C(SYS_CHROOT) need it too. Every other capability needs it.
       - An empty list drops every capability.
     type: list
@@ -183,6 +185,11 @@ options:
     type: str
     choices: [own, host]
     default: own
+  shm_size:
+    description:
+      - The size of the jail's C(/dev/shm) tmpfs, as Docker's C(--shm-size) - bytes, or with C(k), C(m) or C(g).
+    type: str
+    default: 64m
   timeout:
     description:
       - Seconds after which a foreground command is killed (the whole jail) and the task fails.
@@ -197,23 +204,26 @@ options:
     type: str
   stdin:
     description:
-      - Data for the command's standard input. Without it, standard input is C(/dev/null).
+      - Data for the command's standard input. Without it, standard input is empty (a pipe that reads as end of
+        file, not the host's C(/dev/null), which a jailed root could change through it).
     type: str
   detach:
     description:
-      - Run in the background as a daemon - a new session, standard input from C(/dev/null), standard
-        output and error appended to O(log_path), the pid of the jail's init (of the app with O(namespaces=host))
-        in O(pidfile).
+      - Run in the background as a daemon - a new session, standard input empty, standard output and error
+        appended to O(log_path) by a logger process on the host (C(cat) as nobody, C(droot-log NAME) in C(ps)),
+        which the jail only reaches through a pipe, the pid of the jail's init (of the app with
+        O(namespaces=host)) in O(pidfile).
     type: bool
     default: false
   state:
     description:
       - With O(detach=true), V(started) starts the jail unless a process already runs from the same root.
         A foreground run ignores it.
-      - V(stopped) sends SIGTERM to the jail (its init passes it on to the app), SIGKILL after O(stop_timeout)
-        seconds, then unmounts what droot mounted under the root (only a jail of O(namespaces=host) or of
-        droot.core 0.1.0 has such mounts). Each signal goes through a pidfd after checking that the process
-        still runs from the root. It needs no command and ignores O(detach).
+      - V(stopped) sends SIGTERM to the jail of O(root), and to the jail started under O(name) from another
+        release (its init passes it on to the app), SIGKILL after O(stop_timeout) seconds, then unmounts what
+        droot mounted under the root (only a jail of O(namespaces=host) or of droot.core 0.1.0 has such mounts).
+        Each signal goes through a pidfd after checking that the process still runs from the root. It needs no
+        command and ignores O(detach).
     type: str
     choices: [started, stopped]
     default: started
@@ -222,14 +232,24 @@ options:
       - Seconds to wait after SIGTERM before SIGKILL, with O(state=stopped).
     type: int
     default: 10
+  name:
+    description:
+      - The jail's name, which names its default O(pidfile), O(log_path) and its record in C(/run/droot)
+        (which release it runs, for O(state=stopped)). Letters, digits, C(.), C(_) and C(-).
+      - Defaults to one made from O(root) as given, its symlinks not resolved - so a jail started through
+        C(BASE/current) keeps its name, pidfile and log across releases, and O(state=stopped) through
+        C(BASE/current) stops it after C(current) moved to another release.
+      - Starting a detached jail under a name whose jail still runs from another release is refused.
+    type: str
   log_path:
     description:
-      - Where a detached command's output goes. Default C(/var/log/droot/NAME.log), NAME from the root's path.
+      - Where a detached command's output goes. Default C(/var/log/droot/NAME.log), NAME from O(name).
       - Must be outside the root; it is opened without following a symlink.
     type: path
   pidfile:
     description:
-      - The pid file of a detached command. Default C(/run/droot/NAME.pid), NAME from the root's path.
+      - The pid file of a detached command. Default C(/run/droot/NAME.pid), NAME from O(name). O(state=stopped)
+        also removes a pid file of droot.core 0.1.0's naming (after the resolved release path).
       - Must be outside the root; it is written without following a symlink.
     type: path
   keep_mounts:
@@ -289,12 +309,13 @@ rc:
   type: int
   sample: 0
 stdout:
-  description: Standard output of a foreground command, trailing newlines removed.
+  description: Standard output of a foreground command, trailing newlines removed; its first 16 MiB (a warning
+    says when there was more).
   returned: foreground run
   type: str
   sample: hello
 stderr:
-  description: Standard error of a foreground command, trailing newlines removed.
+  description: Standard error of a foreground command, trailing newlines removed; its first 16 MiB.
   returned: foreground run
   type: str
   sample: ""
@@ -305,6 +326,16 @@ pid:
   returned: when a command runs, and for a detached jail that already runs
   type: int
   sample: 4242
+pidfile:
+  description: The pid file written (O(pidfile), or the one named after O(name)).
+  returned: detached run that started
+  type: str
+  sample: /run/droot/shop-3f2a9c81d0e4.pid
+log_path:
+  description: The log the detached command writes to.
+  returned: detached run that started
+  type: str
+  sample: /var/log/droot/shop-3f2a9c81d0e4.log
 app_pid:
   description: The host pid of the app's process; null when it ended before it could be read.
   returned: when a command runs
@@ -368,7 +399,9 @@ msg:
   type: str
   sample: "already running from /var/containers/app/releases/0f3c21d9e8a1"
 step:
-  description: The step of the run sequence that failed, for example C(resolve-user), C(mount-proc), C(find-command).
+  description:
+    - The step of the run sequence that failed, for example C(resolve-user), C(mount-proc), C(find-command);
+      C(privileges) when not run as root.
   returned: failure
   type: str
   sample: find-command
@@ -376,12 +409,15 @@ step:
 
 import datetime
 import os
+from collections import namedtuple
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.droot.core.plugins.module_utils import caps, jail, mounts, safepath, syscall_filter
+from ansible_collections.droot.core.plugins.module_utils import caps, jail, jails, mounts, safepath, syscall_filter
 from ansible_collections.droot.core.plugins.module_utils.common import DrootError, fail_from_error
+
+Names = namedtuple("Names", "name pidfile log_path")
 
 
 def argument_spec():
@@ -402,6 +438,7 @@ def argument_spec():
         no_new_privs=dict(type="bool", default=True),
         seccomp=dict(type="bool", default=True),
         namespaces=dict(type="str", choices=[jail.OWN, jail.HOST], default=jail.OWN),
+        shm_size=dict(type="str", default="64m"),
         timeout=dict(type="int"),
         creates=dict(type="str"),
         removes=dict(type="str"),
@@ -409,6 +446,7 @@ def argument_spec():
         detach=dict(type="bool", default=False),
         state=dict(type="str", choices=["started", "stopped"], default="started"),
         stop_timeout=dict(type="int", default=10),
+        name=dict(type="str"),
         log_path=dict(type="path"),
         pidfile=dict(type="path"),
         keep_mounts=dict(type="bool", default=False),
@@ -449,18 +487,20 @@ def _started_result(the_plan, started, start):
     )
 
 
-def _launch(module, root, the_plan, pidfile, log_path):
+def _launch(module, root, the_plan, names):
     """Prepare, run or start, and take the mounts of the host's namespaces down unless they must stay."""
     params = module.params
     table = mounts.MountSet(root) if the_plan.namespaces == jail.HOST else None
     start = datetime.datetime.now()
-    with jail.root_lock(root):
+    with jails.root_lock(root):
         prepared = None
         try:
             prepared = jail.Prepared(the_plan)
             if params["detach"]:
-                started = jail.start_detached(the_plan, prepared, log_path, pidfile, table=table)
-                return dict(changed=True, **_started_result(the_plan, started, start))
+                started = jails.start_detached(the_plan, prepared, names.name, params["root"], names.log_path,
+                                               names.pidfile, table=table)
+                return dict(changed=True, pidfile=names.pidfile, log_path=names.log_path,
+                            **_started_result(the_plan, started, start))
             outcome = jail.run_foreground(the_plan, prepared, params["stdin"], params["timeout"], table)
         except BaseException:
             if table is not None:
@@ -474,6 +514,10 @@ def _launch(module, root, the_plan, pidfile, log_path):
                   **_started_result(the_plan, outcome, start))
     if kept:
         module.warn("mounts %s stay: processes still use them; stop them and run droot_umount" % ", ".join(kept))
+    for stream, size in (("stdout", outcome.stdout_size), ("stderr", outcome.stderr_size)):
+        if size > jail.OUTPUT_LIMIT:
+            module.warn("the command wrote %d bytes to %s: only the first %d are returned"
+                        % (size, stream, jail.OUTPUT_LIMIT))
     if outcome.timed_out:
         module.fail_json(msg="command timed out after %d s and was killed" % params["timeout"], step="wait", **result)
     if outcome.rc != 0:
@@ -481,14 +525,22 @@ def _launch(module, root, the_plan, pidfile, log_path):
     return result
 
 
-def _stop(module, root, pidfile):
-    running = jail.running_pids(root)
-    mounted = mounts.droot_mounts(root)
+def _stop(module, root, names):
+    """Stop the jail of this root, and the one started under this name from another release (through current)."""
+    roots = [root]
+    recorded = jails.recorded_jail(names.name)
+    if recorded is not None and recorded.root != root:
+        roots.append(recorded.root)
+    running = sorted(pid for each in roots for pid in jails.running_pids(each))
+    mounted = [entry for each in roots for entry in mounts.droot_mounts(each)]
     if module.check_mode or not (running or mounted):
         return dict(changed=bool(running or mounted), pids=running)
-    with jail.root_lock(root):
-        jail.stop(root, pidfile, module.params["stop_timeout"])
-        unmounted = mounts.unmount_tree(root)
+    unmounted = []
+    for each in roots:
+        with jails.root_lock(each):
+            jails.stop(each, (names.pidfile, jails.legacy_pidfile(each)), module.params["stop_timeout"])
+            unmounted.extend(mounts.unmount_tree(each))
+    jails.forget(names.name)
     return dict(changed=True, pids=running, unmounted=unmounted)
 
 
@@ -499,31 +551,39 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    if os.geteuid() != 0:
+        module.fail_json(msg="droot_run must run as root on the host (it mounts, enters namespaces and changes "
+                             "users): add become: true to the task", step="privileges")
     caps.PRCTL.require(module, reason="to drop capabilities")
     if params["seccomp"] and params["state"] == "started":
         syscall_filter.SECCOMP.require(module, reason="for the jail's seccomp filter (or set seccomp=false)")
     try:
         root, root_fd = jail.open_root(params["root"])
-        pidfile = jail.pidfile_path(root, params["pidfile"])
-        log_path = jail.log_path_for(root, params["log_path"])
+        name = jails.jail_name(params["root"], params["name"])
+        names = Names(name, jails.pidfile_path(name, params["pidfile"]), jails.log_path_for(name, params["log_path"]))
         try:
             reason = _skip_reason(params, root_fd)
             the_plan = None if params["state"] == "stopped" or reason else jail.plan(root, root_fd, params)
         finally:
             os.close(root_fd)  # held open, it would keep the root's mounts busy
         if params["state"] == "stopped":
-            module.exit_json(**_stop(module, root, pidfile))
+            module.exit_json(**_stop(module, root, names))
         if params["detach"]:
-            running = jail.running_pids(root)
+            recorded = jails.recorded_jail(name)
+            if recorded is not None and recorded.root != root:
+                module.fail_json(msg="a jail of %s started through %s still runs (pid %d): stop it first "
+                                     "(state=stopped) or give this one another name"
+                                     % (recorded.root, recorded.given, recorded.pid), step="start", pid=recorded.pid)
+            running = jails.running_pids(root)
             if running:
-                module.exit_json(changed=False, pid=jail.main_pid(running), msg="already running from %s" % root)
+                module.exit_json(changed=False, pid=jails.main_pid(running), msg="already running from %s" % root)
         if reason:
             module.exit_json(changed=False, rc=0, stdout="", stderr="", msg="skipped: " + reason)
         if params["keep_mounts"] and the_plan.namespaces == jail.OWN:
             module.warn("keep_mounts has no effect with namespaces=own: the jail's mounts end with the jail")
         if module.check_mode:
             module.exit_json(changed=True, cmd=the_plan.argv, msg="would run %s in %s" % (the_plan.argv, root))
-        module.exit_json(**_launch(module, root, the_plan, pidfile, log_path))
+        module.exit_json(**_launch(module, root, the_plan, names))
     except DrootError as error:
         fail_from_error(module, error)
 

@@ -37,6 +37,8 @@ options:
   root:
     description:
       - The directory to clear of mounts. Symlinks in the path are resolved first.
+      - A root that does not exist has nothing to unmount - the task reports no change, so it can run
+        before a first deploy, as upstream's C(droot umount) is used.
     type: path
     required: true
   lazy:
@@ -74,8 +76,13 @@ root:
   returned: always
   type: str
   sample: /var/containers/app/releases/0f3c21d9e8a1
+msg:
+  description: Why there was nothing to do, or the error.
+  returned: when O(root) does not exist, and on failure
+  type: str
+  sample: /var/containers/app does not exist, so nothing to unmount
 step:
-  description: C(unmount) when a mount could not be removed.
+  description: C(unmount) when a mount could not be removed, C(privileges) when not run as root.
   returned: failure
   type: str
   sample: unmount
@@ -97,7 +104,12 @@ def main():
         ),
         supports_check_mode=True,
     )
+    if os.geteuid() != 0:
+        module.fail_json(msg="droot_umount must run as root on the host: add become: true to the task",
+                         step="privileges")
     root = os.path.realpath(module.params["root"])
+    if not os.path.lexists(module.params["root"]):
+        module.exit_json(changed=False, unmounted=[], root=root, msg="%s does not exist, so nothing to unmount" % root)
     if not os.path.isdir(root):
         module.fail_json(msg="root %s is not a directory" % module.params["root"], root=root)
     if root == "/":

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import jail
+from ansible_collections.droot.core.plugins.module_utils import jail, jails
 from ansible_collections.droot.core.plugins.module_utils.common import DrootError
 
 
@@ -31,7 +31,8 @@ def test_dict_bind_and_realpath(tmp_path):
     ("/no/such/dir:/x", "does not exist on the host"),
     ({"src": "/", "dest": "rel"}, "must be an absolute path inside the root"),
     ({"src": "/", "mode": "ro"}, "unknown key"),
-    ("/a:/b:/c", "too many ':'"),
+    ("/a:/b:/c:/d", "too many ':'"),
+    ("/a:/b:readonly", "the mode 'readonly' must be ro or rw"),
 ])
 def test_bad_binds(item, message):
     with pytest.raises(DrootError, match=message):
@@ -57,10 +58,14 @@ def test_find_executable(tmp_path):
         jail.find_executable("data", str(tmp_path))
 
 
-def test_default_name_is_stable_and_distinct():
-    assert jail.default_name("/x/app") == jail.default_name("/x/app")
-    assert jail.default_name("/x/app") != jail.default_name("/y/app")
-    assert jail.default_name("/x/app").startswith("app-")
+def test_jail_names_come_from_the_root_as_given():
+    assert jails.jail_name("/x/app") == jails.jail_name("/x/./app/")
+    assert jails.jail_name("/x/app") != jails.jail_name("/y/app")
+    assert jails.jail_name("/x/app").startswith("app-")
+    assert jails.jail_name("/var/containers/shop/current").startswith("shop-")
+    assert jails.jail_name("/x/app", "web") == "web"
+    with pytest.raises(DrootError, match="must be letters, digits"):
+        jails.jail_name("/x/app", "../evil")
 
 
 def test_exit_code_of_the_init():

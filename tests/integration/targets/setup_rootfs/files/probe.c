@@ -162,6 +162,26 @@ static int shm(const char *action, const char *key_text) {
     return 0;
 }
 
+/* A raw system call without arguments, by number: what the filter answers. */
+static int raw_syscall(long number) {
+    long result = syscall(number, 0, 0, 0, 0, 0, 0);
+    printf("syscall %ld: %s\n", number, result < 0 ? strerror(errno) : "ok");
+    return result < 0;
+}
+
+static int vsock(void) {
+    int fd = socket(40 /* AF_VSOCK */, SOCK_STREAM, 0);
+    printf("vsock: %s\n", fd < 0 ? strerror(errno) : "created");
+    return fd < 0;
+}
+
+/* Create a file with the setuid bit directly, as open(O_CREAT, 04755) would. */
+static int create_setuid(const char *path) {
+    int fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 04755);
+    printf("create %s 04755: %s\n", path, fd < 0 ? strerror(errno) : "created");
+    return fd < 0;
+}
+
 static int setuid0(void) {
     if (setuid(0) != 0) { printf("setuid(0): %s\n", strerror(errno)); return 1; }
     printf("BECAME ROOT: uid %d euid %d\n", getuid(), geteuid());
@@ -182,8 +202,12 @@ int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "key-unlink")) return key_unlink(argv[2]);
     if (argc >= 3 && !strncmp(argv[1], "shm-", 4)) return shm(argv[1], argv[2]);
     if (argc >= 2 && !strcmp(argv[1], "setuid0")) return setuid0();
+    if (argc >= 3 && !strcmp(argv[1], "syscall")) return raw_syscall(atol(argv[2]));
+    if (argc >= 2 && !strcmp(argv[1], "vsock")) return vsock();
+    if (argc >= 3 && !strcmp(argv[1], "create-setuid")) return create_setuid(argv[2]);
     fprintf(stderr, "usage: probe status | fds | bind PORT | chroot-escape HOSTFILE | fd-escape FD RELPATH\n"
                     "     | proc-root PID UID PATH | ptrace PID UID | kill-all | key-read DESC | key-add DESC DATA\n"
-                    "     | key-unlink DESC | shm-create|shm-read|shm-remove KEY | setuid0\n");
+                    "     | key-unlink DESC | shm-create|shm-read|shm-remove KEY | setuid0 | syscall NR | vsock\n"
+                    "     | create-setuid PATH\n");
     return 2;
 }
