@@ -233,9 +233,14 @@ def seed_script(endpoint, url, staging, dest, existing=False, tar="tar -xpzf -")
 
 
 def module_args(endpoint, src, dest, **extra):
-    """droot_fetch's arguments: layout replace (the seed's `mv -T`), the benchmark's S3 endpoint."""
-    return dict({"src": src, "dest": dest, "layout": "replace", "endpoint_url": endpoint, "access_key": "bench",
-                 "secret_key": "bench", "region": "us-east-1"}, **extra)
+    """droot_fetch's arguments: layout replace (the seed's `mv -T`), the benchmark's S3 endpoint.
+
+    The bench images are Debian's, with setuid programs: layout replace keeps them only when allowed,
+    as the seed's tar does.
+    """
+    return dict({"src": src, "dest": dest, "layout": "replace", "allow_privileged_files": True,
+                 "endpoint_url": endpoint, "access_key": "bench", "secret_key": "bench", "region": "us-east-1"},
+                **extra)
 
 
 def seed_run(moto, runs):
