@@ -58,12 +58,17 @@ class OptionalLibrary:
         return self.module
 
 
+def printable(text):
+    """Text for a result: a name the image made up may not be UTF-8, and a lone surrogate fails the task."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def fail_from_error(ansible_module, error, **result):
     """Report a DrootError as a one-line ``msg`` with the failed step."""
     if error.step:
         result["step"] = error.step
     result.update(error.details)
-    ansible_module.fail_json(msg=str(error), **result)
+    ansible_module.fail_json(msg=printable(str(error)), **result)
 
 
 @contextlib.contextmanager

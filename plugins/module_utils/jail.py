@@ -174,6 +174,58 @@ def _resolve_user(root_fd, user, group):
     return identity
 
 
+def _searchable_by_users(info):
+    """A directory that someone other than root may search (as its owner, its group or anyone)."""
+    return bool(info.st_mode & 0o001 or (info.st_gid != 0 and info.st_mode & 0o010)
+                or (info.st_uid != 0 and info.st_mode & 0o100))
+
+
+def _privileged(info, name, dir_fd):
+    if not stat.S_ISREG(info.st_mode):
+        return False
+    if info.st_mode & 0o6000:
+        return True
+    try:
+        os.getxattr("/proc/self/fd/%d/%s" % (dir_fd, name), "security.capability", follow_symlinks=False)
+    except OSError:
+        return False
+    return True
+
+
+def privileged_file_reachable(root, root_fd):
+    """A setuid, setgid or file-capability program of the root that non-root host users can reach, or None.
+
+    A jailed root can rewrite such a program in place (through a shared mapping, which keeps the
+    bits) into a root shell for whoever runs it from the host. Only directories every host user
+    could search are looked into; droot_fetch's releases/ is 0700, so a release is never scanned.
+    """
+    path = "/"
+    for part in [""] + [name for name in root.split("/") if name]:
+        path = os.path.join(path, part)
+        if not _searchable_by_users(os.stat(path)):
+            return None
+    root_mount = libc.mount_id(root_fd)
+    for directory, subdirs, files, dir_fd in os.fwalk(".", dir_fd=root_fd, follow_symlinks=False):
+        if libc.mount_id(dir_fd) != root_mount:  # a mount below the root: not the image's
+            subdirs[:] = []
+            continue
+        subdirs[:] = [name for name in subdirs if _searchable_by_users(os.stat(name, dir_fd=dir_fd,
+                                                                              follow_symlinks=False))]
+        for name in files:
+            if _privileged(os.stat(name, dir_fd=dir_fd, follow_symlinks=False), name, dir_fd):
+                return os.path.normpath(os.path.join("/", directory, name))
+    return None
+
+
+def _refuse_reachable_privileged(root, root_fd):
+    found = privileged_file_reachable(root, root_fd)
+    if found:
+        raise JailError(
+            "the root holds %s, a setuid, setgid or file-capability program that non-root host users can reach: a "
+            "jailed root could rewrite it into a root shell for them; make a directory above the root 0700 (as "
+            "droot_fetch's releases/ is) or take the program's privileges away" % found, step="privileged-files")
+
+
 def plan(root, root_fd, params):
     """Everything the run needs, resolved from the options and the root's own files."""
     config = _step("image-config", imageconfig.read_image_config, root_fd) if params.get("image_config", True) \
@@ -183,6 +235,7 @@ def plan(root, root_fd, params):
     group = params.get("group") if params.get("group") is not None else (
         image_group if params.get("user") is None else None)
     identity = _step("resolve-user", _resolve_user, root_fd, user, group)
+    _step("privileged-files", _refuse_reachable_privileged, root, root_fd)
     namespaces = params.get("namespaces") or OWN
     last_cap = caps.last_cap()
     kept = None
@@ -380,12 +433,7 @@ class _Jail:
             os.dup2(fd, target)
 
     def close_fds(self):
-        keep = sorted({self.report_fd, self.mounts.root_fd})
-        start = 3
-        for fd in keep:
-            os.closerange(start, fd)
-            start = fd + 1
-        os.closerange(start, os.sysconf("SC_OPEN_MAX"))
+        _close_all_but({0, 1, 2, self.report_fd, self.mounts.root_fd})
 
     def enter_root(self):
         os.fchdir(self.mounts.root_fd)
@@ -465,7 +513,6 @@ APP_STEPS = (
     ("stdio", _Jail.stdio_fds),
     ("close-fds", _Jail.close_fds),
     ("enter-root", _Jail.enter_root),
-    ("chdir", _Jail.chdir),
     ("seccomp", _Jail.seccomp),
     ("drop-bounding-set", _Jail.drop_bounding_set),
     ("keep-caps", _Jail.keep_caps),
@@ -475,9 +522,19 @@ APP_STEPS = (
     ("capset", _Jail.capset),
     ("ambient", _Jail.ambient),
     ("no-new-privs", _Jail.no_new_privs),
+    ("chdir", _Jail.chdir),  # as the app's user, as Docker does: a WorkingDir it cannot enter fails
     ("find-command", _Jail.find_command),
     ("execve", _Jail.execve),
 )
+
+
+def _close_all_but(keep):
+    start = 0
+    for fd in sorted(keep):
+        if start < fd:  # os.closerange(n, n) would close from n to the last descriptor
+            os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, os.sysconf("SC_OPEN_MAX"))
 
 
 def _run_steps(jail, steps):
@@ -558,6 +615,9 @@ def _init_main(jail):
         _run_steps(jail, SETUP_STEPS)
         _report(jail.report_fd, {"mounts": jail.mounts.mounted})
         os.fchdir(jail.mounts.root_fd)  # the app's pivot_root then moves the init into the root too
+        # Nothing of the host stays open: the app, still privileged until its credentials change,
+        # must find no host descriptor in the init's /proc/1/fd.
+        _close_all_but(set(jail.stdio) | {jail.report_fd, jail.mounts.root_fd})
         signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)  # none lost before the handlers are set
         app_pid = os.fork()
         if app_pid == 0:

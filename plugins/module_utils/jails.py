@@ -16,10 +16,11 @@ import json
 import os
 import re
 import signal
+import stat
 import time
 from collections import namedtuple
 
-from ansible_collections.droot.core.plugins.module_utils import jail, mountinfo, procs
+from ansible_collections.droot.core.plugins.module_utils import jail, libc, mountinfo, procs, safepath
 from ansible_collections.droot.core.plugins.module_utils.common import RUN_DIR, DrootError, file_lock, run_file
 
 LOG_DIR = "/var/log/droot"
@@ -63,7 +64,29 @@ def legacy_pidfile(root):
 
 
 # ---------------------------------------------------------------------------------------------
-# Host files the module writes: never inside the root, never through a symlink
+# Host files the module writes: never inside the root or a bind, never through a symlink
+
+def check_host_files(paths, the_plan):
+    """Refuse a log or pidfile a jail could redirect, and a bind that would let it forge droot's files.
+
+    A path inside the root, or inside a bind's source (where the jail can plant a symlink), is
+    refused; so is a bind whose source holds one of them, or droot's own directories.
+    """
+    for what, path in paths:
+        check_outside_root(path, the_plan.root, what)
+        parent = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+        for bind in the_plan.binds:
+            if mountinfo.is_within(parent, bind.src):
+                raise JailError("%s %s is inside the source of the bind %s, where the jail could swap it for a "
+                                "symlink; put it elsewhere" % (what, path, bind.dest), step=what)
+    kept = [os.path.realpath(os.path.dirname(os.path.abspath(path))) for _what, path in paths] + [RUN_DIR, LOG_DIR]
+    for bind in the_plan.binds:
+        for directory in kept:
+            if mountinfo.is_within(directory, bind.src):
+                raise JailError("the bind source %s holds %s, where droot keeps the jail's pidfile, log and record: "
+                                "a jail could forge them; bind a directory below it" % (bind.src, directory),
+                                step="bind " + bind.dest)
+
 
 def check_outside_root(path, root, what):
     """Refuse a host file the module writes (log, pidfile) that lies inside the root.
@@ -78,31 +101,65 @@ def check_outside_root(path, root, what):
                             % (what, path, root), step=what)
 
 
-def open_outside_root(path, flags, root, what):
-    """Open a host file the module writes: outside the root, never through a final symlink."""
-    check_outside_root(path, root, what)
+def _host_dir(path, what, create=True):
+    """(descriptor of the directory, name): the directory opened without a symlink anywhere on the way."""
     absolute = os.path.abspath(path)
     parent = os.path.realpath(os.path.dirname(absolute))
-    os.makedirs(parent, exist_ok=True)
+    if create:
+        os.makedirs(parent, exist_ok=True)
     try:
-        return os.open(os.path.join(parent, os.path.basename(absolute)), flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
+        return safepath.open_host_dir_strict(parent), os.path.basename(absolute)
+    except (OSError, DrootError) as error:
+        raise JailError("cannot open the directory of %s %s: %s" % (what, path, getattr(error, "strerror", error)),
+                        step=what)
+
+
+def open_outside_root(path, flags, root, what):
+    """Open a regular host file the module writes: outside the root, never through a symlink, never a FIFO."""
+    check_outside_root(path, root, what)
+    dir_fd, name = _host_dir(path, what)
+    try:
+        try:
+            if not stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                raise JailError("%s %s is not a regular file" % (what, path), step=what)
+        except FileNotFoundError:
+            pass
+        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o640, dir_fd=dir_fd)
     except OSError as error:
         raise JailError("cannot open %s %s: %s" % (what, path, error.strerror), step=what)
+    finally:
+        os.close(dir_fd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise JailError("%s %s is not a regular file" % (what, path), step=what)
+    return fd
 
 
 def _write_outside_root(path, text, root, what):
-    temporary = "%s.%d.tmp" % (path, os.getpid())
-    fd = open_outside_root(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, root, what)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.rename(temporary, path)
+    check_outside_root(path, root, what)
+    dir_fd, name = _host_dir(path, what)
+    try:
+        temporary = "%s.%d.tmp" % (name, os.getpid())
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                     dir_fd=dir_fd)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _unlink(path):
     try:
-        os.unlink(path)
+        dir_fd, name = _host_dir(path, "pidfile", create=False)
+    except JailError:
+        return  # its directory is gone or was swapped: nothing of ours to remove there
+    try:
+        os.unlink(name, dir_fd=dir_fd)
     except FileNotFoundError:
         pass
+    finally:
+        os.close(dir_fd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,7 +231,7 @@ def start_detached(the_plan, prepared, name, given, log_path, pidfile, settle=0.
 
     The jail never holds the log's descriptor (a jailed root could truncate it, make it setuid
     and leave a program there for host users): it writes into a pipe, which a logger process on
-    the host, without privileges, appends to the log until the jail's last writer is gone. The
+    the host appends to the log until the jail's last writer is gone. The
     pidfile holds the init's pid (the app's in the host's namespaces), and the record says which
     release it runs. A command that dies within ``settle`` seconds (a missing library, a bad flag)
     is reported here with its status, rather than left for a health check to guess at.
@@ -183,7 +240,7 @@ def start_detached(the_plan, prepared, name, given, log_path, pidfile, settle=0.
     log_fd = open_outside_root(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, the_plan.root, "log")
     try:
         output_r, output_w = os.pipe2(os.O_CLOEXEC)
-        logger = _start_logger(output_r, log_fd, name)
+        logger = _start_logger(output_r, log_fd)
     finally:
         os.close(log_fd)
     stdin_fd = jail.empty_stdin()
@@ -211,29 +268,32 @@ def start_detached(the_plan, prepared, name, given, log_path, pidfile, settle=0.
     return started
 
 
-# The logger: cat, from the host, as nobody, holding only the pipe and the log.
-CAT = next((path for path in ("/usr/bin/cat", "/bin/cat") if os.path.exists(path)), "cat")
-NOBODY = 65534
+def _start_logger(output_r, log_fd):
+    """The logger: a process on the host holding only the pipe and the log, copying one to the other.
 
-
-def _start_logger(output_r, log_fd, name):
+    It stays root but is not dumpable, so no host process of another user can take its
+    descriptors (pidfd_getfd), trace it or signal it.
+    """
     pid = os.fork()
     if pid:
         os.close(output_r)
         return pid
     try:
+        libc.prctl(libc.PR_SET_DUMPABLE, 0)
+        libc.set_name("droot-log")
         os.setsid()
         os.chdir("/")
         os.dup2(output_r, 0)
         os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
-        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-        os.setgroups([])
-        os.setresgid(NOBODY, NOBODY, NOBODY)
-        os.setresuid(NOBODY, NOBODY, NOBODY)
-        os.execv(CAT, ["droot-log " + name])
+        os.closerange(2, os.sysconf("SC_OPEN_MAX"))
+        while True:
+            data = os.read(0, 65536)
+            if not data:
+                break
+            while data:
+                data = data[os.write(1, data):]
     finally:
-        os._exit(127)
+        os._exit(0)
 
 
 def _wait_logger(pid, seconds=5):

@@ -255,14 +255,14 @@ def fd_path(fd):
     return "/proc/self/fd/%d" % fd
 
 
-def open_below_strict(top_fd, relative):
-    """An O_PATH descriptor of ``relative`` below ``top_fd``, every component opened without following a symlink."""
+def open_below_strict(top_fd, relative, flags=os.O_PATH | os.O_NOFOLLOW):
+    """A descriptor of ``relative`` below ``top_fd``, every component opened without following a symlink."""
     fd = os.dup(top_fd)
     try:
         for name in _components(relative):
             if name == "..":
-                raise UnsafePath("%s is not a path below its mount" % relative)
-            next_fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                raise UnsafePath("%s is not a canonical path below where it starts" % relative)
+            next_fd = os.open(name, flags | os.O_CLOEXEC, dir_fd=fd)
             os.close(fd)
             fd = next_fd
     except BaseException:
@@ -277,15 +277,8 @@ def open_host_dir_strict(path):
     The mount table names mount points by canonical paths; a symlink on the way means someone
     (a jailed process, say) changed the tree since, and following it could reach a host mount.
     """
-    fd = os.open("/", _DIR_FLAGS)
+    top = os.open("/", _DIR_FLAGS)
     try:
-        for name in _components(path):
-            if name == "..":
-                raise UnsafePath("%s is not a canonical path" % path)
-            next_fd = os.open(name, _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = next_fd
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+        return open_below_strict(top, path, _DIR_FLAGS)
+    finally:
+        os.close(top)

@@ -12,7 +12,9 @@ older kernel. As in Docker's profile, a refused call that a kept capability legi
 is allowed when the jail keeps that capability (mount with SYS_ADMIN, reboot with SYS_BOOT, ...);
 the key management calls are refused to everyone, since keyrings are not namespaced. Refused
 calls fail with EPERM; clone3 and openat2, whose flags and mode the filter cannot see, with
-ENOSYS, so that the C library falls back to clone and openat. As systemd's RestrictSUIDSGID,
+ENOSYS, so that the C library falls back to clone and openat. Arguments the kernel reads as int
+are compared on their low 32 bits only, as the kernel does. A 32-bit (i386) program gets no
+socket: libseccomp can rule on its socket calls only through socketcall, which hides the domain. As systemd's RestrictSUIDSGID,
 no file may be made setuid or setgid, so that a jailed root cannot leave a setuid-root program
 in a bind for host users.
 """
@@ -60,6 +62,10 @@ OPEN_ARGUMENTS = {"open": (1, 2), "openat": (2, 3)}
 SET_ID_BITS = (0o4000, 0o2000)  # S_ISUID, S_ISGID
 CREATING = (os.O_CREAT, os.O_TMPFILE & ~os.O_DIRECTORY)
 AF_VSOCK = 40  # a channel to the hypervisor; Docker's profile refuses these sockets
+AF_MAX = 46
+# personality(2) values Docker's profile allows: PER_LINUX, PER_LINUX32, UNAME26 with each, and the query.
+PERSONALITIES = (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)
+INT_MASK = 0xFFFFFFFF  # an int argument: the kernel reads the low 32 bits of the register
 # The 32-bit ABI a 64-bit kernel also runs, so that an i386 program meets the same filter.
 _COMPAT_ARCH = {"X86_64": "X86", "AARCH64": "ARM"}
 
@@ -79,15 +85,14 @@ def _arches(seccomp):
     return [seccomp.Arch.NATIVE] + ([getattr(seccomp.Arch, _COMPAT_ARCH[native])] if native else [])
 
 
-def _known_names(seccomp, arches):
-    """Every system call name libseccomp knows on these architectures."""
+def _known_names(seccomp, arch):
+    """Every system call name libseccomp knows on this architecture."""
     names = set()
-    for arch in arches:
-        for number in range(1024):
-            try:
-                names.add(seccomp.resolve_syscall(arch, number).decode())
-            except ValueError:
-                pass  # no call of that number on this architecture
+    for number in range(1024):
+        try:
+            names.add(seccomp.resolve_syscall(arch, number).decode())
+        except ValueError:
+            pass  # no call of that number on this architecture
     return names
 
 
@@ -96,19 +101,29 @@ def build(kept_names):
 
     Built before the jail is entered (libseccomp's tables are in memory, nothing is read later);
     no_new_privs is left to its own option, so the filter is loaded while the process still holds
-    CAP_SYS_ADMIN.
+    CAP_SYS_ADMIN. One filter per architecture, merged: on i386, libseccomp would turn a rule on
+    socket's arguments into one on socketcall, which cannot check them.
     """
     seccomp = SECCOMP.module
     kept = set(kept_names) if kept_names is not None else {group[0] for group in REFUSED}
-    arches = _arches(seccomp)
+    native, *compat = _arches(seccomp)
+    syscall_filter = _filter_for(seccomp, native, kept)
+    for arch in compat:
+        syscall_filter.merge(_filter_for(seccomp, arch, kept))
+    return syscall_filter
+
+
+def _filter_for(seccomp, arch, kept):
     syscall_filter = seccomp.SyscallFilter(seccomp.ERRNO(errno.ENOSYS))
     syscall_filter.set_attr(seccomp.Attr.CTL_NNP, 0)
-    for arch in arches[1:]:
+    if arch != seccomp.Arch.NATIVE:
         syscall_filter.add_arch(arch)
+        syscall_filter.remove_arch(seccomp.Arch.NATIVE)
     allow, denied = seccomp.ALLOW, seccomp.ERRNO(errno.EPERM)
-    known = _known_names(seccomp, arches)
+    known = _known_names(seccomp, arch)
     refused_here = set(refused(kept)) & known
-    conditional = set(MODE_ARGUMENT) | set(OPEN_ARGUMENTS) | {"clone", "clone3", "openat2", "socket"}
+    conditional = set(MODE_ARGUMENT) | set(OPEN_ARGUMENTS) | {"clone", "clone3", "openat2", "socket", "socketcall",
+                                                               "personality"}
     for name in sorted(known - refused_here - conditional):
         syscall_filter.add_rule(allow, name)
     for name in sorted(refused_here):
@@ -117,7 +132,6 @@ def build(kept_names):
     def masked(argument, mask, value):
         return seccomp.Arg(argument, seccomp.MASKED_EQ, mask, value)
 
-    names_here = known & conditional
     if "sys_admin" in kept:
         for name in ("clone", "clone3", "openat2"):
             syscall_filter.add_rule(allow, name)
@@ -126,17 +140,22 @@ def build(kept_names):
         for flag in CLONE_NAMESPACE_FLAGS:
             syscall_filter.add_rule(denied, "clone", masked(0, flag, flag))
     for name, argument in MODE_ARGUMENT.items():
-        if name in names_here:
+        if name in known:
             syscall_filter.add_rule(allow, name, masked(argument, sum(SET_ID_BITS), 0))
             for bit in SET_ID_BITS:
                 syscall_filter.add_rule(denied, name, masked(argument, bit, bit))
     for name, (flags, mode) in OPEN_ARGUMENTS.items():
-        if name in names_here:
+        if name in known:
             syscall_filter.add_rule(allow, name, masked(flags, sum(CREATING), 0))
             syscall_filter.add_rule(allow, name, masked(mode, sum(SET_ID_BITS), 0))
             for creating in CREATING:
                 for bit in SET_ID_BITS:
                     syscall_filter.add_rule(denied, name, masked(flags, creating, creating), masked(mode, bit, bit))
-    syscall_filter.add_rule(allow, "socket", seccomp.Arg(0, seccomp.NE, AF_VSOCK))
-    syscall_filter.add_rule(denied, "socket", seccomp.Arg(0, seccomp.EQ, AF_VSOCK))
+    # On i386 libseccomp can only rule on socket through socketcall, blind to the domain: there,
+    # 32-bit programs get no sockets at all (ENOSYS) rather than a way to vsock.
+    if arch == seccomp.Arch.NATIVE:
+        for family in range(AF_MAX):
+            syscall_filter.add_rule(denied if family == AF_VSOCK else allow, "socket", masked(0, INT_MASK, family))
+    for value in PERSONALITIES:  # any other (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, ...) gets ENOSYS
+        syscall_filter.add_rule(allow, "personality", masked(0, INT_MASK, value))
     return syscall_filter

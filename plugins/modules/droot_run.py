@@ -210,8 +210,8 @@ options:
   detach:
     description:
       - Run in the background as a daemon - a new session, standard input empty, standard output and error
-        appended to O(log_path) by a logger process on the host (C(cat) as nobody, C(droot-log NAME) in C(ps)),
-        which the jail only reaches through a pipe, the pid of the jail's init (of the app with
+        appended to O(log_path) by a logger process on the host (C(droot-log) in C(ps), not dumpable), which the
+        jail only reaches through a pipe, the pid of the jail's init (of the app with
         O(namespaces=host)) in O(pidfile).
     type: bool
     default: false
@@ -412,10 +412,9 @@ import os
 from collections import namedtuple
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.droot.core.plugins.module_utils import caps, jail, jails, mounts, safepath, syscall_filter
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError, fail_from_error
+from ansible_collections.droot.core.plugins.module_utils.common import DrootError, fail_from_error, printable
 
 Names = namedtuple("Names", "name pidfile log_path")
 
@@ -470,14 +469,16 @@ def _skip_reason(params, root_fd):
 
 
 def _text(data):
-    return to_text(data, errors="surrogate_or_replace").rstrip("\r\n")
+    """Output as text: what is not UTF-8 becomes U+FFFD (a lone surrogate would fail the whole task)."""
+    return data.decode("utf-8", "replace").rstrip("\r\n")
+
 
 
 def _started_result(the_plan, started, start):
     end = datetime.datetime.now()
     identity = the_plan.identity
     return dict(
-        cmd=the_plan.argv,
+        cmd=[printable(arg) for arg in the_plan.argv],
         pid=started.pid,
         app_pid=started.app_pid,
         mounts=started.mounts,
@@ -534,6 +535,8 @@ def _stop(module, root, names):
     running = sorted(pid for each in roots for pid in jails.running_pids(each))
     mounted = [entry for each in roots for entry in mounts.droot_mounts(each)]
     if module.check_mode or not (running or mounted):
+        if not module.check_mode:
+            _forget_ended(root, names)
         return dict(changed=bool(running or mounted), pids=running)
     unmounted = []
     for each in roots:
@@ -542,6 +545,13 @@ def _stop(module, root, names):
             unmounted.extend(mounts.unmount_tree(each))
     jails.forget(names.name)
     return dict(changed=True, pids=running, unmounted=unmounted)
+
+
+def _forget_ended(root, names):
+    """A detached jail that ended by itself left its pidfile and record: remove them (no change to report)."""
+    jails.stop(root, (names.pidfile, jails.legacy_pidfile(root)), 0)
+    if jails.recorded_jail(names.name) is None:
+        jails.forget(names.name)
 
 
 def main():
@@ -581,8 +591,11 @@ def main():
             module.exit_json(changed=False, rc=0, stdout="", stderr="", msg="skipped: " + reason)
         if params["keep_mounts"] and the_plan.namespaces == jail.OWN:
             module.warn("keep_mounts has no effect with namespaces=own: the jail's mounts end with the jail")
+        if params["detach"]:
+            jails.check_host_files((("pidfile", names.pidfile), ("log", names.log_path)), the_plan)
         if module.check_mode:
-            module.exit_json(changed=True, cmd=the_plan.argv, msg="would run %s in %s" % (the_plan.argv, root))
+            module.exit_json(changed=True, cmd=[printable(arg) for arg in the_plan.argv],
+                             msg="would run %s in %s" % (the_plan.argv, root))
         module.exit_json(**_launch(module, root, the_plan, names))
     except DrootError as error:
         fail_from_error(module, error)

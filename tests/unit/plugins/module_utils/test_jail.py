@@ -78,6 +78,7 @@ def test_sequence_order():
     names = [name for name, _action in jail.APP_STEPS]
     assert names.index("enter-root") < names.index("seccomp") < names.index("drop-bounding-set")
     assert names.index("setresuid") < names.index("capset") < names.index("no-new-privs") < names.index("execve")
+    assert names.index("no-new-privs") < names.index("chdir")  # an image's WorkingDir is entered unprivileged
     assert names[-1] == "execve"
     setup = [name for name, _action in jail.SETUP_STEPS]
     assert setup[:3] == ["unshare", "private-mounts", "bind-root"]

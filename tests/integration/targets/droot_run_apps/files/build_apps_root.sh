@@ -9,7 +9,9 @@ if [ -d "$cache" ] && [ "$(cat "$cache.recipe" 2>/dev/null)" = "$recipe" ]; then
     echo "present: $cache"
     exit 0
 fi
+# Debian's setuid programs are in it: no host user may reach them.
 mkdir -p "$(dirname "$cache")"
+chmod 700 "$(dirname "$cache")"
 rm -rf "$cache.tmp" "$cache" "$cache.recipe"
 # The hooks are mmdebstrap's to expand: $1 is the root it builds.
 # shellcheck disable=SC2016

@@ -4,6 +4,9 @@
 set -eu
 dest=$1
 probe_src=$(dirname "$0")/probe.c
+# The root holds a setuid-root probe: no host user may reach it.
+mkdir -p "$(dirname "$dest")"
+chmod 700 "$(dirname "$dest")"
 rm -rf "$dest.tmp"
 mkdir -p "$dest.tmp/bin" "$dest.tmp/etc" "$dest.tmp/work" "$dest.tmp/home/app" "$dest.tmp/.droot"
 cp /bin/busybox "$dest.tmp/bin/busybox"

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/fsuid.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
@@ -169,10 +170,24 @@ static int raw_syscall(long number) {
     return result < 0;
 }
 
+/* vsock sockets three ways: plainly, with the domain's upper 32 bits set (the kernel reads an int),
+ * and through i386's socketcall, whose arguments are in memory. */
 static int vsock(void) {
-    int fd = socket(40 /* AF_VSOCK */, SOCK_STREAM, 0);
+    int failed = 0;
+    long fd = socket(40 /* AF_VSOCK */, SOCK_STREAM, 0);
     printf("vsock: %s\n", fd < 0 ? strerror(errno) : "created");
-    return fd < 0;
+    failed += fd < 0;
+    fd = syscall(SYS_socket, 0x100000000L | 40, SOCK_STREAM, 0);
+    printf("vsock high bits: %s\n", fd < 0 ? strerror(errno) : "created");
+    failed += fd < 0;
+#ifdef __x86_64__
+    unsigned *args = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+    args[0] = 40; args[1] = SOCK_STREAM; args[2] = 0;
+    asm volatile("int $0x80" : "=a"(fd) : "a"(102 /* socketcall */), "b"(1 /* SYS_SOCKET */), "c"(args) : "memory");
+    printf("vsock socketcall: %s\n", fd < 0 ? strerror(-fd) : "created");
+    failed += fd < 0;
+#endif
+    return failed != 3;
 }
 
 /* Create a file with the setuid bit directly, as open(O_CREAT, 04755) would. */
