@@ -36,7 +36,7 @@ fi
 
 # No registry: the app's base image is Debian's static busybox, imported.
 sh "$repo/tests/integration/targets/setup_docker/files/import_busybox_image.sh" droot-demo-busybox:latest
-"$venv/bin/ansible-playbook" -i inventory.ini demo.yml -e droot_demo_port="$port"
+"$venv/bin/ansible-playbook" -i inventory.ini demo.yml -e demo_port="$port"
 
 answer=$("$venv/bin/python" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().strip())' "$url")
 echo

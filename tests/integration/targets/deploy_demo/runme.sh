@@ -32,6 +32,16 @@ fi
 grep "droot.core.deploy: set exactly one of droot_image (an image on the build host) and droot_build" "$out"
 test ! -e /var/containers/droot-demo-web
 
+# Check mode on the fresh machine runs to the end (the host reads the directory store in place)
+# and makes nothing: no image, no archive, no release, nothing running; the steps show as changes.
+ansible-playbook -i "$source_dir/examples/demo/inventory.ini" "$source_dir/examples/demo/demo.yml" --check >"$out" 2>&1 ||
+    { cat "$out"; exit 1; }
+grep -E "^localhost +: ok=[0-9]+ +changed=[1-9][0-9]* +unreachable=0 +failed=0" "$out"
+test ! -e /var/containers/droot-demo-web
+test ! -e /var/lib/droot/store/droot-demo-web.tar.zst
+if docker image inspect droot-demo-web:latest >/dev/null 2>&1; then exit 1; fi
+if curl -fsS --max-time 2 http://127.0.0.1:8080/; then exit 1; fi
+
 "$source_dir/examples/demo.sh" | tee "$out"
 
 # The output names the URL and shows the app's answer, given from inside the jail: run as

@@ -4,7 +4,9 @@
 # S3 is moto_server on 127.0.0.1 behind a proxy with one port per host (files/s3proxy.py), which
 # logs who downloads what and can hold a host in the middle of a download.
 # Everything is checked as a user sees it: what each host's port serves, the releases on each
-# host's disk, the PLAY RECAP and the failure messages.
+# host's disk, the PLAY RECAP and the failure messages. Issue 11: check mode runs to the end,
+# changes nothing on the hosts or the build host, and reports every step that the same play then
+# changes for real (callback_plugins/droot_steps.py records the step of each task result).
 set -eux -o pipefail
 
 export ANSIBLE_ROLES_PATH=..
@@ -13,15 +15,19 @@ export ANSIBLE_PIPELINING=true
 export ANSIBLE_FORKS=3
 export ANSIBLE_NOCOLOR=true
 export ANSIBLE_FORCE_COLOR=false
+export ANSIBLE_CALLBACK_PLUGINS=$PWD/callback_plugins
+export ANSIBLE_CALLBACKS_ENABLED=droot_steps
 
-# Names and ports of this run (another run on the same machine needs its own): host N is the
-# container $name-N, the app's images are $name-app:VERSION, the bucket is $name.
-name=droot-hosts
-work=$(mktemp -d /tmp/$name.XXXXXX)
-moto_port=5071     # this target's own moto_server
-proxy_base=15400   # host N: S3 proxy proxy_base+N, app app_base+N, sshd ssh_base+N
-app_base=18400
-ssh_base=22400
+# Names and ports of this run (another run on the same machine needs its own, through
+# DROOT_HOSTS_NAME and DROOT_HOSTS_PORT_OFFSET): host N is the container $name-N, the app's images
+# are $name-app:VERSION, the bucket is $name.
+name=${DROOT_HOSTS_NAME:-droot-hosts}
+offset=${DROOT_HOSTS_PORT_OFFSET:-0}
+work=$(mktemp -d "/tmp/$name.XXXXXX")
+moto_port=$((5071 + offset))     # this target's own moto_server
+proxy_base=$((15400 + offset))   # host N: S3 proxy proxy_base+N, app app_base+N, sshd ssh_base+N
+app_base=$((18400 + offset))
+ssh_base=$((22400 + offset))
 base=/var/containers/webapp
 proxy_pid=
 
@@ -64,12 +70,17 @@ play() {
     local start=$SECONDS
     run_start_line=$(wc -l <"$work/s3.log")
     set +e
-    ansible-playbook -i "$work/inventory.ini" "$@" 2>&1 | tee "$work/$name.log"
+    DROOT_STEPS_LOG="$work/$name.steps" ansible-playbook -i "$work/inventory.ini" "$@" 2>&1 | tee "$work/$name.log"
     play_rc=${PIPESTATUS[0]}
     set -e
     echo "play $name: exit $play_rc after $((SECONDS - start)) s"
 }
-fail() { echo "FAILED: $*" >&2; exit 1; }
+# DROOT_TEST_KEEP_GOING=1 reports every failed check instead of stopping at the first.
+fail() {
+    echo "FAILED: $*" >&2
+    failures=$((${failures:-0} + 1))
+    [ -n "${DROOT_TEST_KEEP_GOING:-}" ] || exit 1
+}
 release_of() { docker image inspect --format '{{.Id}}' "$name-app:$1" | sed 's/^sha256://' | cut -c1-12; }
 serves() { curl -fsS --max-time 5 "http://127.0.0.1:$((app_base + $1))/" 2>/dev/null || true; }
 expect_serves() { # HOST VERSION
@@ -90,15 +101,78 @@ recap() { # LOG HOST FIELD: the host's number in the PLAY RECAP, "absent" when n
 task_output() { awk -v t="TASK [droot.core.deploy : $2]" 'index($0, t) == 1 { on = 1; next } /^TASK \[/ { on = 0 } on' "$work/$1.log"; }
 # Archive downloads (GET of the archive, not of its manifest) by host N since the last play.
 downloads() { tail -n +"$((run_start_line + 1))" "$work/s3.log" | awk -v port=$((proxy_base + $1)) '$1 == port && $2 == "GET" && $3 ~ /\.tar\.zst$/' | wc -l; }
+s3() { AWS_ACCESS_KEY_ID=droothosts AWS_SECRET_ACCESS_KEY=droothosts-secret AWS_DEFAULT_REGION=us-east-1 \
+    aws --endpoint-url "http://127.0.0.1:$moto_port" "$@"; }
 
-# --- rolling deploy of v1, then v2 -----------------------------------------------------------
+# What a check-mode run must leave as it was: on each host the app's trees and current, pid
+# files, logs and the hook's record, its processes (by pid), mounts and installed packages, and
+# what it serves; on the build host the app's images, the S3 store and the directory store.
+state() {
+    local n
+    for n in 1 2 3; do
+        echo "== host $n: $(serves $n)"
+        # shellcheck disable=SC2016 # expanded by the host's shell
+        on_host $n sh -c '
+            find /var/containers /var/cache/droot /run/droot /var/log/droot /var/log/webapp-last-switch \
+                -printf "%p %y %m %U:%G %s %T@ %l\n" 2>/dev/null | sort
+            ps -eo pid=,comm=,args= | awk "\$2 !~ /^(sshd.*|ps|sh|sort|awk|find|md5sum|dpkg-query)\$/"
+            awk "{ print \$5 }" /proc/self/mountinfo | sort
+            dpkg-query -W | md5sum'
+    done
+    echo "== build host"
+    docker image ls --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}' | grep "^$name-app:" | sort || true
+    s3 s3api list-objects-v2 --bucket "$name" --query 'Contents[].[Key, ETag, Size, LastModified]' --output text
+    find "$work/store" -printf "%p %y %m %s %T@\n" 2>/dev/null | sort || true
+}
+# The steps of the role that a play changed on host N, sorted, on one line.
+steps_changed() { python3 files/steps.py changed "$work/$1.steps" "$name-$2"; }
+# check_then_run LOGNAME ARGS...: the play in check mode (log LOGNAME-check), which must run to
+# the end and leave everything as it was, then for real (log LOGNAME; the caller checks its exit):
+# every step that the real run changed on a host was reported as changed there in check mode.
+check_then_run() {
+    local log=$1
+    shift
+    state >"$work/$log-check.before"
+    play "$log-check" "$@" --check
+    [ "$play_rc" -eq 0 ] || fail "the check-mode run $log-check failed"
+    state >"$work/$log-check.after"
+    diff "$work/$log-check.before" "$work/$log-check.after" | head -n 40 || fail "the check-mode run $log-check changed the above"
+    play "$log" "$@"
+    python3 files/steps.py covers "$work/$log-check.steps" "$work/$log.steps" ||
+        fail "the check-mode run $log-check did not report every step that $log changed"
+}
 
-play v1 deploy.yml -e app_version=v1 -e serial=1 -e max_fail=0
+# --- a misspelt variable stops either role before it does anything ----------------------------
+
+state >"$work/misspelt.before"
+play misspelt deploy.yml -e app_version=v1 -e droot_healthurl=http://127.0.0.1:1/
+[ "$play_rc" -ne 0 ] || fail "a deploy with the unknown variable droot_healthurl succeeded"
+play misspelt-rollback rollback.yml -e droot_rollback_releases=v1
+[ "$play_rc" -ne 0 ] || fail "a rollback with the unknown variable droot_rollback_releases succeeded"
+for n in 1 2 3; do
+    grep -E "^fatal: \[$name-$n\]: FAILED! => .*unknown variable droot_healthurl \(did you mean droot_health_url\?\)" "$work/misspelt.log" ||
+        fail "host $n: the deploy did not fail naming droot_healthurl and droot_health_url"
+done
+# serial: 1 and max_fail_percentage: 0, so the first host's failure ends the rollback.
+grep -E "^fatal: \[$name-1\]: FAILED! => .*unknown variable droot_rollback_releases \(did you mean droot_rollback_release\?\)" "$work/misspelt-rollback.log" ||
+    fail "the rollback did not fail naming droot_rollback_releases and droot_rollback_release"
+state >"$work/misspelt.after"
+diff "$work/misspelt.before" "$work/misspelt.after" | head -n 40 || fail "the deploy with a misspelt variable changed the above"
+
+# --- rolling deploy of v1, then v2, each first in check mode -----------------------------------
+
+check_then_run v1 deploy.yml -e app_version=v1 -e serial=1 -e max_fail=0
 [ "$play_rc" -eq 0 ] || fail "deploy of v1 failed"
 for n in 1 2 3; do expect_serves $n v1; expect_current $n v1; done
 
-play v2 deploy.yml -e app_version=v2 -e serial=1 -e max_fail=0
+check_then_run v2 deploy.yml -e app_version=v2 -e serial=1 -e max_fail=0
 [ "$play_rc" -eq 0 ] || fail "deploy of v2 failed"
+# Check mode told that each host would stop the old release and start the new one.
+for n in 1 2 3; do
+    for step in fetch stop switch start; do
+        steps_changed v2-check $n | grep -qw $step || fail "host $n: check mode did not report step $step of a new version"
+    done
+done
 # The release id is the image id: every host and every batch agree without passing anything.
 for n in 1 2 3; do
     expect_serves $n v2
@@ -129,7 +203,7 @@ v2_dir_after=$(for n in 1 2 3; do on_host $n stat -c '%i %Y' "$base/releases/$(r
 
 # --- the rollback role: every host back on the previous release, serving it -------------------
 
-play rollback rollback.yml
+check_then_run rollback rollback.yml
 [ "$play_rc" -eq 0 ] || fail "rollback failed"
 for n in 1 2 3; do
     expect_serves $n v1
@@ -198,8 +272,10 @@ expect_current 2 v2
 ! has_release 2 v4 || fail "host 2 has a v4 release from a killed download"
 [ -n "$(on_host 2 ls "$base/.droot/staging")" ] || fail "the killed download left no staging directory"
 
-play v4-rerun deploy.yml -e app_version=v4
+# First in check mode, which must also foresee that host 2's prune deletes the failed v3.
+check_then_run v4-rerun deploy.yml -e app_version=v4
 [ "$play_rc" -eq 0 ] || fail "the rerun of v4 failed"
+steps_changed v4-rerun 2 | grep -qw prune || fail "host 2 pruned nothing on the rerun"
 for n in 1 2 3; do expect_serves $n v4; expect_current $n v4; done
 [ "$(recap v4-rerun 1 changed)" = 0 ] || fail "host 1 changed on the rerun"
 [ "$(recap v4-rerun 3 changed)" = 0 ] || fail "host 3 changed on the rerun"
@@ -215,10 +291,7 @@ if on_host 3 python3 -c 'import zstandard' 2>/dev/null; then fail "python3-zstan
 
 local_args=(-e app_version=v1 -e droot_app=webapp-local -e "droot_store=$work/store" --limit "$name-3"
     -e app_port=$((app_base + 100)) -e droot_health_url=http://127.0.0.1:$((app_base + 100))/)
-play local-check deploy.yml "${local_args[@]}" --check
-[ "$play_rc" -eq 0 ] || fail "the check-mode deploy from the directory store failed"
-if on_host 3 test -e /var/containers/webapp-local; then fail "check mode created the app's directory"; fi
-play local deploy.yml "${local_args[@]}"
+check_then_run local deploy.yml "${local_args[@]}"
 [ "$play_rc" -eq 0 ] || fail "deploy from the directory store failed"
 [ "$(curl -fsS "http://127.0.0.1:$((app_base + 100))/")" = "webapp v1" ] || fail "the app from the directory store does not answer"
 on_host 3 python3 -c 'import zstandard' || fail "the prepare step did not install python3-zstandard"
@@ -232,15 +305,53 @@ if copied local-again; then fail "the archive was copied again"; fi
 [ "$release_before" = "$(on_host 3 stat -c '%i %Y' "/var/containers/webapp-local/releases/$(release_of v1)")" ] ||
     fail "the release was unpacked again"
 
+# A new version from the directory store, given as an image (its id is known in check mode).
+local_v2_args=(-e droot_image="$name-app:v2" -e '{"droot_build": {}}' "${local_args[@]:2}")
+check_then_run local-v2 deploy.yml "${local_v2_args[@]}"
+[ "$play_rc" -eq 0 ] || fail "deploy of an image from the directory store failed"
+[ "$(curl -fsS "http://127.0.0.1:$((app_base + 100))/")" = "webapp v2" ] || fail "the image from the directory store does not answer"
+# Then check mode, which knows the image id, predicts that the same image again changes nothing.
+state >"$work/local-v2-again-check.before"
+play local-v2-again-check deploy.yml "${local_v2_args[@]}" --check
+[ "$play_rc" -eq 0 ] || fail "the check-mode deploy of the same image failed"
+[ "$(recap local-v2-again-check 3 changed)" = 0 ] || fail "check mode reported changes for the image that runs: $(steps_changed local-v2-again-check 3)"
+state >"$work/local-v2-again-check.after"
+diff "$work/local-v2-again-check.before" "$work/local-v2-again-check.after" | head -n 40 || fail "the check-mode run changed the above"
+
 # --- two rollbacks walk back, never to the release the first one left ----------------------------
 # Host 1 went v1 v2 v3 v4 (v1 pruned); hosts 2 and 3 went v1 v2 v4 (host 2's v3 failed).
-play rollback-1 rollback.yml
-[ "$play_rc" -eq 0 ] || fail "the first rollback failed"
+# The first runs in one play with a deploy of the running version: the variables and facts the
+# deploy leaves do not trip the rollback's check for unknown variables.
+play rollback-1 deploy_rollback.yml -e app_version=v4
+[ "$play_rc" -eq 0 ] || fail "the first rollback, after a deploy in the same play, failed"
 play rollback-2 rollback.yml
 [ "$play_rc" -eq 0 ] || fail "the second rollback failed"
 expect_serves 1 v2
 expect_current 1 v2
 for n in 2 3; do expect_serves $n v1; expect_current $n v1; done
 for n in 1 2 3; do has_release $n v4 || fail "host $n: a rollback deleted v4"; done
+
+# --- a health check that no release passes: the message says what failed --------------------------
+# Host 1 runs v2 and has v4 on disk: v4 fails the check, v2 is put back and runs, and fails it too.
+play unhealthy deploy.yml -e app_version=v4 -e droot_health_content=no-such-answer --limit "$name-1"
+[ "$play_rc" -ne 0 ] || fail "a deploy whose health check fails succeeded"
+expect_serves 1 v2
+expect_current 1 v2
+grep -E "^fatal: \[$name-1\]: FAILED! => .*deploy of webapp release $(release_of v4) failed on $name-1 at step health .*; release $(release_of v2) is back and started, but it failed the health check too \(.*no-such-answer" "$work/unhealthy.log" ||
+    fail "the failure does not say that release v2 is back and started and failed the health check too"
+if grep -q "back failed too" "$work/unhealthy.log"; then fail "the failure says putting v2 back failed"; fi
+
+# --- without a health check, the jail must still run after droot_health_delay seconds -------------
+
+play no-check deploy.yml -e app_version=v4 -e droot_health_url= --limit "$name-1"
+[ "$play_rc" -eq 0 ] || fail "a deploy without a health check failed although the jail runs"
+expect_serves 1 v4
+# A jail that ends fails that check: a command that exits after half a second, with a delay of 1 s.
+play no-check-dies deploy.yml -e app_version=v2 -e droot_health_url= -e '{"droot_command": ["/bin/sleep", "0.5"]}' --limit "$name-1"
+[ "$play_rc" -ne 0 ] || fail "a deploy whose jail ends passed the check that it still runs"
+grep -E "^fatal: \[$name-1\]: FAILED! => .*release $(release_of v2) failed on $name-1 at step health \(task 'Fail unless the jail still runs': the jail's process [0-9]+ ended within 1 s" "$work/no-check-dies.log" ||
+    fail "the failure does not say that the jail of v2 ended"
+
+if [ "${failures:-0}" -ne 0 ]; then echo "deploy_multihost: $failures checks failed" >&2; exit 1; fi
 
 echo "deploy_multihost: all scenarios passed"
