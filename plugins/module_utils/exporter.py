@@ -13,6 +13,7 @@ containers whose owner process is gone.
 from __future__ import annotations
 
 import datetime
+import grp
 import hashlib
 import json
 import os
@@ -56,6 +57,21 @@ def describe_endpoint(kwargs):
     return kwargs.get("base_url") or "unix:///var/run/docker.sock"
 
 
+def _group_of(path):
+    try:
+        return grp.getgrgid(os.stat(path).st_gid).gr_name
+    except (OSError, KeyError):
+        return "docker"
+
+
+def _denied(exc, depth=0):
+    """Whether a PermissionError is behind ``exc`` (docker wraps requests, which wraps urllib3)."""
+    if isinstance(exc, PermissionError):
+        return True
+    nested = [exc.__cause__, exc.__context__] + list(getattr(exc, "args", ()))
+    return depth < 8 and any(isinstance(inner, BaseException) and _denied(inner, depth + 1) for inner in nested)
+
+
 def connect(docker_host=None):
     """A DockerClient that answered a ping; an unreachable daemon is one clear error."""
     kwargs = docker_client_kwargs(docker_host)
@@ -66,8 +82,14 @@ def connect(docker_host=None):
         raise ExportError("the Docker TLS settings are incomplete (%s): check DOCKER_CERT_PATH and "
                           "DOCKER_TLS_VERIFY" % exc)
     except Exception as exc:  # requests, urllib3 and docker each raise their own connection errors
+        endpoint = describe_endpoint(kwargs)
+        if _denied(exc):
+            socket = endpoint.split("unix://", 1)[-1]
+            raise ExportError("uid %d may not use the Docker socket %s (permission denied): add become: true to the "
+                              "task, or add the user to the socket's group %s, which is as good as root"
+                              % (os.geteuid(), socket, _group_of(socket)))
         raise ExportError("cannot reach the Docker daemon at %s (%s): start dockerd or set docker_host / "
-                          "DOCKER_HOST" % (describe_endpoint(kwargs), _first_line(exc)))
+                          "DOCKER_HOST" % (endpoint, _first_line(exc)))
     return client, kwargs
 
 
@@ -293,6 +315,11 @@ def build_log_tail(build_log, lines=BUILD_LOG_TAIL):
     return text[-lines:]
 
 
+def check_build_context(build):
+    if not os.path.isdir(build["path"]):
+        raise ExportError("build context %s is not a directory: fix build.path" % build["path"])
+
+
 def build_source(client, build):
     kwargs = dict(
         path=build["path"],
@@ -305,8 +332,7 @@ def build_source(client, build):
         rm=True,
         forcerm=True,  # intermediate containers go even when a step fails
     )
-    if not os.path.isdir(build["path"]):
-        raise ExportError("build context %s is not a directory: fix build.path" % build["path"])
+    check_build_context(build)
     try:
         image, log = client.images.build(**dict((k, v) for k, v in kwargs.items() if v is not None))
     except DOCKER.module.errors.BuildError as exc:
@@ -449,6 +475,8 @@ class Exporter:
                   "compression": self.compression}
         result["stale_containers_removed"] = [] if self.check_mode else remove_stale_containers(client)
         if self.params.get("build") and self.check_mode:
+            # Its image id is known only once it is built.
+            check_build_context(self.params["build"])
             result.update(changed=True, msg="would build %s and export it" % self.params["build"]["path"])
             return result
         source = self.resolve(client)

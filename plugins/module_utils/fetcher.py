@@ -11,6 +11,7 @@ archive's sha256 or the image id in its manifest, is used without touching the a
 from __future__ import annotations
 
 import json
+import os
 import re
 from urllib.parse import urlsplit
 
@@ -98,11 +99,14 @@ class Plan:
         self.size = None
         self.object = None
         self.manifest = None
+        self.unexported = False       # check mode: no archive at src yet, a run would download it
 
 
-def require_object(src, opts):
+def find_object(src, opts, check_mode=False):
+    """The archive's metadata. In check mode None when it is not there yet: the export before this
+    task did not run in check mode either, and a run would download what it writes."""
     info = store.stat(src, opts)
-    if info is None:
+    if info is None and not check_mode:
         raise FetchError("there is no archive at %s: check src, or export the image first" % src, step="download")
     return info
 
@@ -113,7 +117,7 @@ def require_release(target, release_id, step):
                          % (release_id, target.releases_dir, ", ".join(target.releases()) or "none"), step=step)
 
 
-def plan_fetch(params, target, state, current, opts):
+def plan_fetch(params, target, state, current, opts, check_mode=False):
     """A fetch from ``src``; a release already on the host is used without touching the archive."""
     plan = Plan()
     src = params["src"]
@@ -136,9 +140,10 @@ def plan_fetch(params, target, state, current, opts):
         plan.release = plan.sha256[:12]
     if plan.release is not None:
         releases.check_release_id(plan.release)
-    if plan.sha256 is None:
+    looked_up = plan.sha256 is None
+    if looked_up:
         # Neither manifest nor checksum: only the object's ETag and size tell an archive fetched before.
-        plan.object = require_object(src, opts)
+        plan.object = find_object(src, opts, check_mode)
 
     def same(info):
         """Whether a recorded release holds this archive's tree: the same bytes, or the same image
@@ -147,7 +152,7 @@ def plan_fetch(params, target, state, current, opts):
             return False
         if plan.sha256 is not None:
             return info.get("sha256") == plan.sha256 or (image_id is not None and info.get("image_id") == image_id)
-        return (info.get("source") == src and plan.object.etag is not None
+        return (plan.object is not None and info.get("source") == src and plan.object.etag is not None
                 and info.get("etag") == plan.object.etag and info.get("size") == plan.object.size)
 
     recorded = state["releases"]
@@ -161,20 +166,23 @@ def plan_fetch(params, target, state, current, opts):
                 plan.release = release_id
                 plan.action = "switch"
                 return plan
+    if not looked_up:
+        plan.object = find_object(src, opts, check_mode)
+    plan.action = "fetch"
     if plan.object is None:
-        plan.object = require_object(src, opts)
+        plan.unexported = True
+        return plan
     if plan.size is not None and plan.object.size is not None and plan.size != plan.object.size:
         raise FetchError("%s is %d bytes but its manifest says %d: the archive was changed or is being "
                          "rewritten; export it again" % (src, plan.object.size, plan.size), step="manifest")
-    plan.action = "fetch"
     return plan
 
 
-def plan_task(params, target, state, current, opts):
+def plan_task(params, target, state, current, opts, check_mode=False):
     """The plan of each mode: a fetch (src), a rollback, a switch to a release on disk (release
     without src), or only keep (neither)."""
     if params["src"] and not params["rollback"]:
-        return plan_fetch(params, target, state, current, opts)
+        return plan_fetch(params, target, state, current, opts, check_mode)
     plan = Plan()
     if params["rollback"]:
         plan.release = params["release"] or target.previous(state, current)
@@ -239,7 +247,7 @@ def download(params, target, plan, opts):
     try:
         try:
             stats = unpack.unpack(reader, staging, allow_devices=params["allow_devices"], limits=bounds,
-                                  allow_privileged=allow_privileged)
+                                  allow_privileged=allow_privileged, same_owner=params["keep_owners"])
         except unpack.SourceError as exc:
             raise FetchError("download of %s failed: %s; check the endpoint and run again"
                              % (src, exc.cause), step="download")
@@ -279,6 +287,12 @@ def prunes(params):
 
 
 def check_options(params):
+    if params["keep_owners"] and os.geteuid() != 0:
+        raise FetchError("droot_fetch runs as uid %d, not as root, so it cannot give the files the owners the archive "
+                         "gives them: add become: true to the task, or set keep_owners: false to unpack every file "
+                         "as this user" % os.geteuid(), step="privileges")
+    if params["adopt"] and (not params["src"] or params["rollback"]):
+        raise FetchError("adopt needs src: a fetch adopts dest as it unpacks a release there", step="options")
     if params["rollback"] and params["layout"] != "releases":
         raise FetchError("rollback needs layout releases: a replace layout keeps no old trees", step="options")
     if params["layout"] == "replace" and not params["src"]:
@@ -314,16 +328,24 @@ class Fetcher:
         params = self.params
         opts = store.S3Options.from_params(params)
         target = releases.open_target(params["dest"], params["layout"], self.warn)
+        # Before anything is made in a dest that is not droot's, and again under the lock.
+        target.check_foreign(params["adopt"])
         if self.check_mode:
             return self.plan_only(target, opts)
         with target.locked(params["lock_timeout"]):
+            target.check_foreign(params["adopt"])
             target.recover()
             state = target.load_state()
             before = target.current()
             plan = plan_task(params, target, state, before, opts)
-            result = dict(changed=bool(target.corrected), downloaded=False, removed=[], kept_busy=[], kept_old=None)
+            result = dict(changed=bool(target.corrected), downloaded=False, removed=[], kept_busy=[], kept_old=None,
+                          adopted=None)
             if plan.action == "fetch":
+                self.warn_unpacking(target)
                 staging, sha256, size, stats = download(params, target, plan, opts)
+                if stats["skipped_devices"]:
+                    target.warn("skipped the %d device nodes under /dev in the archive: the jail mounts a /dev of its "
+                                "own; set allow_devices: true to keep them" % stats["skipped_devices"])
                 plan.release = plan.release or sha256[:12]
                 releases.check_release_id(plan.release)
                 info = dict(sha256=sha256, size=size, source=params["src"], etag=plan.object.etag,
@@ -334,7 +356,7 @@ class Fetcher:
                 else:
                     result["kept_old"] = target.install(staging, plan.release, state, params["if_busy"])
                     state["releases"] = {plan.release: info}
-                result.update(changed=True, downloaded=True, stats=stats)
+                result.update(changed=True, downloaded=True, stats=stats, adopted=target.adopted)
             switching = plan.action != "none" and params["switch"] and target.layout == "releases"
             if switching:
                 target.activate(state, plan.release, plan.rolled_back_from)
@@ -352,14 +374,23 @@ class Fetcher:
         params = self.params
         state = target.load_state()
         before = target.current()
-        plan = plan_task(params, target, state, before, opts)
+        plan = plan_task(params, target, state, before, opts, check_mode=True)
         after = before
         fetching = plan.action == "fetch"
+        if plan.unexported:
+            target.notes.append("there is no archive at %s yet: a run downloads it once it is there" % params["src"])
+        if fetching:
+            self.warn_unpacking(target)
         too_open = target.too_open()
         for path, mode, uid in too_open:
             target.warn("%s is mode %04o, owner uid %d: a run corrects it to 0700, %s"
                         % (path, mode, uid, releases.PRIVATE_WHY))
-        result = dict(changed=fetching or bool(too_open), downloaded=fetching, removed=[], kept_busy=[], kept_old=None)
+        result = dict(changed=fetching or bool(too_open), downloaded=fetching, removed=[], kept_busy=[], kept_old=None,
+                      adopted=None)
+        if target.adopting:
+            result["adopted"] = target.adoption_path()
+            target.notes.append("a run moves what %s holds, which droot did not put there, to %s"
+                                % (target.dest, result["adopted"]))
         if fetching and target.layout == "replace":
             after = plan.release
         new = [plan.release] if fetching and plan.release else []
@@ -375,6 +406,12 @@ class Fetcher:
                 for release_id in result["removed"]:
                     releases.forget(state, release_id)
         return self.report(target, state, plan, before, after, result, would_fetch=new)
+
+    def warn_unpacking(self, target):
+        """keep_owners=false: say whose the files are (the same in check mode, before a run)."""
+        if not self.params["keep_owners"]:
+            target.warn("keep_owners is false: every file unpacked belongs to uid %d, whatever its owner in the archive, "
+                        "so the root is fit only for that user" % os.geteuid())
 
     def report(self, target, state, plan, before, after, result, would_fetch=()):
         """The result: the task's release, the active release before and after, the releases left."""

@@ -28,6 +28,16 @@ A tree is deleted only when nothing is mounted under it and no live process uses
 cwd, open files, maps), and the deletion itself never crosses into another mount, so a bind
 mount created meanwhile is never walked into.
 
+A dest that droot never managed (no state.json) and that holds anything but droot's own entries
+is refused, as the seed's ``mv -T`` refuses a non-empty target: ``replace`` would delete it,
+``releases`` would mix releases with it. With ``adopt``, a fetch first moves it (``replace``:
+dest itself; ``releases``: the entries that are not droot's) to ``<dest>.droot-adopted-<UTC
+time>``, which droot never deletes.
+
+A run that fails removes, under its lock, the directories it created (dest's parents included),
+so a failed first fetch leaves nothing behind; the lock file stays while another run has it open
+to wait, and a run that waited checks that the lock it got is still the file at the lock's path.
+
 Releases hold the image's setuid and file-capability binaries: ``releases/``, the bookkeeping
 directory and the staging and old-tree directories in it are 0700 and owned by the user running
 droot_fetch (root), so host users cannot reach them; one found wider (as 0.1.0 made
@@ -46,6 +56,7 @@ import os
 import re
 import resource
 import stat
+import time
 import uuid
 
 from ansible_collections.droot.core.plugins.module_utils import libc, mountinfo, procs
@@ -56,6 +67,12 @@ STATE_FORMAT = 1
 RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 HISTORY_LIMIT = 100
 MAX_DESCRIPTORS = 1 << 16
+ADOPTED = ".droot-adopted-"
+# A releases dest may hold these without droot's state: the bookkeeping directory of a run and
+# the lost+found of a file system of its own.
+OWN_ENTRIES = (".droot", "lost+found")
+# How often a run opens the lock again when a failed run removed the lock file it waited on.
+LOCK_ATTEMPTS = 10
 
 AT_FDCWD = -100
 RENAME_NOREPLACE = 1
@@ -115,6 +132,33 @@ def syncfs(path):
             os.sync()
     finally:
         os.close(fd)
+
+
+def rename_noreplace(old, new):
+    """rename(2) that never replaces ``new``: renameat2(RENAME_NOREPLACE), where the file system
+    lacks it a check and a plain rename."""
+    try:
+        renameat2(old, new, RENAME_NOREPLACE)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOSYS):
+            raise
+        if os.path.lexists(new):
+            raise OSError(errno.EEXIST, os.strerror(errno.EEXIST), new)
+        os.rename(old, new)
+
+
+def _same_file(fd, path):
+    """Whether the descriptor ``fd`` is the file that ``path`` names now."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _is_empty_dir(path):
+    return os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)
 
 
 def fsync_dir(path):
@@ -261,12 +305,7 @@ class Switcher:
         With RENAME_EXCHANGE the old tree ends up at ``new``; with the fallback at ``aside``.
         """
         if not os.path.lexists(target):
-            try:
-                renameat2(new, target, RENAME_NOREPLACE)
-            except OSError as exc:
-                if exc.errno not in (errno.EINVAL, errno.ENOSYS):
-                    raise
-                os.rename(new, target)
+            rename_noreplace(new, target)
             fsync_dir(os.path.dirname(target))
             return None
         if not os.path.isdir(target) or os.path.islink(target):
@@ -341,6 +380,11 @@ class _Target:
         self.warnings = []
         self.warn = warn or self.warnings.append
         self.corrected = []
+        # Directories this run made, in order: a failed run removes them.
+        self.created = []
+        # Set by check_foreign: dest holds what droot did not put there, and a fetch adopts it.
+        self.adopting = False
+        self.adopted = None
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -380,6 +424,7 @@ class _Target:
         """Create ``path`` 0700, or correct it to 0700 and our owner when others could enter it."""
         try:
             os.mkdir(path, 0o700)
+            self.created.append(path)
             return
         except FileExistsError:
             pass
@@ -406,12 +451,113 @@ class _Target:
         for path in self.private_dirs():
             self._make_private(path)
 
+    def _make_parents(self, path):
+        """Create the missing directories down to ``path`` (mode 0755), noting those made."""
+        missing = []
+        while not os.path.lexists(path):
+            missing.append(path)
+            path = os.path.dirname(path)
+        for directory in reversed(missing):
+            try:
+                os.mkdir(directory, 0o755)
+            except FileExistsError:
+                continue
+            self.created.append(directory)
+
     @contextlib.contextmanager
     def locked(self, timeout):
-        """Hold the lock of ``dest``, waiting up to ``timeout`` seconds for another run."""
-        self._make_dirs()
-        with file_lock(self.lock_path, timeout, self.dest, "wait for it, or raise lock_timeout", ReleaseError):
-            yield
+        """Hold the lock of ``dest``, waiting up to ``timeout`` seconds for another run.
+
+        A run that fails removes what it created (``remove_created``) before it lets the lock go.
+        A failed run may have removed the lock file (and the directories) this one opened: then it
+        opens the lock again.
+        """
+        deadline = time.monotonic() + timeout
+        self.created = []
+        for _attempt in range(LOCK_ATTEMPTS):
+            self._make_dirs()
+            try:
+                probe = os.open(self.lock_path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:
+                continue
+            held = False
+            try:
+                with file_lock(self.lock_path, max(0.0, deadline - time.monotonic()), self.dest,
+                               "wait for it, or raise lock_timeout", ReleaseError):
+                    held = True
+                    if not _same_file(probe, self.lock_path):
+                        continue
+                    # What a failed run before us removed, we make again.
+                    self._make_dirs()
+                    try:
+                        yield
+                    except BaseException:
+                        self.remove_created()
+                        raise
+                    return
+            except FileNotFoundError:
+                if held:
+                    raise
+            finally:
+                os.close(probe)
+        raise ReleaseError("the lock file of %s was removed %d times while this run waited for it: run again"
+                           % (self.dest, LOCK_ATTEMPTS), step="lock")
+
+    def remove_created(self):
+        """After a failed run, under its lock: remove the directories it made, deepest first, each
+        only when empty. The lock file goes with its directory unless another run has it open to
+        wait for the lock (that run uses the directory next)."""
+        for path in reversed(self.created):
+            if path == self.state_dir:
+                try:
+                    if os.listdir(path) != ["lock"] or procs.users_of(self.lock_path):
+                        continue
+                    os.unlink(self.lock_path)
+                except FileNotFoundError:
+                    continue
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass  # not empty (a release, another run's file) or gone: it stays
+        self.created = []
+
+    # -- a dest droot never managed --------------------------------------------------------------
+
+    def managed(self):
+        """Whether droot's state is there: droot fetched into dest before."""
+        return os.path.exists(self.state_path)
+
+    def foreign(self):
+        """The names in dest that droot did not put there (none when droot manages dest)."""
+        raise NotImplementedError
+
+    def check_foreign(self, adopt):
+        """Refuse a dest that holds what droot did not put there, unless ``adopt`` (then the fetch
+        moves it aside first)."""
+        names = self.foreign()
+        if not names:
+            self.adopting = False
+            return
+        if not adopt:
+            raise ReleaseError(self._foreign_message(names), step="dest")
+        self.adopting = True
+
+    def adoption_path(self):
+        """A free name beside dest for what it held: ``<dest>.droot-adopted-<UTC time>[-N]``."""
+        base = "%s%s%s" % (self.dest, ADOPTED, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        path, number = base, 1
+        while os.path.lexists(path):
+            number += 1
+            path = "%s-%d" % (base, number)
+        return path
+
+    def _adopted(self, path):
+        self.adopting = False
+        self.adopted = path
+        fsync_dir(os.path.dirname(self.dest))
+        self.notes.append("moved what %s held before droot managed it to %s, which droot never deletes"
+                          % (self.dest, path))
+        return path
 
     def recover(self):
         """Clean up after a killed run: finish a switch, drop staging, delete old trees."""
@@ -467,17 +613,61 @@ class ReleasesTarget(_Target):
         self.current_link = os.path.join(dest, "current")
 
     def private_dirs(self):
-        return (self.releases_dir,) + super().private_dirs()
+        # A releases/ that droot did not make is adopted, never made private in place.
+        own = () if self.adopting else (self.releases_dir,)
+        return own + super().private_dirs()
 
     def _make_dirs(self):
-        # dest's parents are created as ansistrano's deploy_to is; releases/ must be ours.
-        os.makedirs(os.path.dirname(self.dest), 0o755, exist_ok=True)
-        try:
-            os.mkdir(self.dest, 0o755)
-        except FileExistsError:
-            if os.path.islink(self.dest) or not os.path.isdir(self.dest):
-                raise ReleaseError("%s exists and is not a directory: choose another dest" % self.dest)
+        # dest and its parents are created as ansistrano's deploy_to is; releases/ must be ours.
+        self._make_parents(self.dest)
+        if os.path.islink(self.dest) or not os.path.isdir(self.dest):
+            raise ReleaseError("%s exists and is not a directory: choose another dest" % self.dest)
         super()._make_dirs()
+
+    def foreign(self):
+        if self.managed() or os.path.islink(self.dest) or not os.path.isdir(self.dest):
+            return []
+        # An empty releases/ is what a failed first fetch of an older version left.
+        return sorted(name for name in os.listdir(self.dest)
+                      if name not in OWN_ENTRIES and not name.startswith(".current.tmp-")
+                      and not (name == "releases" and _is_empty_dir(self.releases_dir)))
+
+    def _foreign_message(self, names):
+        return ("dest %s holds files that droot did not put there (%s): choose an empty or new dest, or set "
+                "adopt: true to move them to %s<UTC time> first" % (self.dest, _list_names(names), self.dest + ADOPTED))
+
+    def _adopt(self):
+        """Move the entries droot did not make to a new directory beside dest, with dest's mode and
+        owner; dest itself stays (it may be a mount point), with droot's own entries."""
+        names = self.foreign()
+        if not names:
+            return None
+        st = os.stat(self.dest)
+        while True:
+            path = self.adoption_path()
+            try:
+                os.mkdir(path, 0o700)
+                break
+            except FileExistsError:
+                continue
+        moved = []
+        try:
+            for name in names:
+                os.rename(os.path.join(self.dest, name), os.path.join(path, name))
+                moved.append(name)
+        except OSError as exc:
+            # Put back what was moved: the task fails with dest as it was.
+            for done in moved:
+                os.rename(os.path.join(path, done), os.path.join(self.dest, done))
+            os.rmdir(path)
+            raise ReleaseError("cannot move %s out of dest %s to %s (%s): dest is a file system of its own or holds "
+                               "mount points; move its files away yourself, or choose another dest"
+                               % (os.path.join(self.dest, name), self.dest, path, exc.strerror or exc), step="dest")
+        if os.geteuid() == 0:
+            os.chown(path, st.st_uid, st.st_gid)
+        os.chmod(path, stat.S_IMODE(st.st_mode))
+        fsync_dir(self.dest)
+        return self._adopted(path)
 
     def recover(self):
         super().recover()
@@ -492,6 +682,8 @@ class ReleasesTarget(_Target):
 
     def current(self):
         """The active release id, read from the symlink (never guessed from mtimes)."""
+        if self.adopting:
+            return None
         try:
             target = os.readlink(self.current_link)
         except FileNotFoundError:
@@ -508,7 +700,8 @@ class ReleasesTarget(_Target):
         return parts[1]
 
     def exists(self, release_id):
-        return os.path.isdir(self.path_of(release_id)) and not os.path.islink(self.path_of(release_id))
+        # What dest holds before it is adopted is no release.
+        return not self.adopting and os.path.isdir(self.path_of(release_id)) and not os.path.islink(self.path_of(release_id))
 
     def releases(self):
         try:
@@ -537,6 +730,9 @@ class ReleasesTarget(_Target):
         even while active; its old tree is deleted when free.
         """
         check_release_id(release_id)
+        if self.adopting:
+            self._adopt()
+            self._make_private(self.releases_dir)
         path = self.path_of(release_id)
         old = self.switcher.put(staging, path, self._aside_path(release_id))
         if old is not None:
@@ -637,7 +833,7 @@ class ReplaceTarget(_Target):
         # The parents of dest are created as those of a releases dest are; dest itself comes
         # with the first tree.
         parent = os.path.dirname(self.dest)
-        os.makedirs(parent, 0o755, exist_ok=True)
+        self._make_parents(parent)
         if not os.path.isdir(parent):
             raise ReleaseError("the parent %s of dest is not a directory: choose another dest" % parent)
         super()._make_dirs()
@@ -651,6 +847,27 @@ class ReplaceTarget(_Target):
 
     def busy(self):
         return busy_reasons(self.dest) if os.path.lexists(self.dest) else []
+
+    def foreign(self):
+        if self.managed() or os.path.islink(self.dest) or not os.path.isdir(self.dest):
+            return []
+        return sorted(os.listdir(self.dest))
+
+    def _foreign_message(self, names):
+        return ("dest %s is a directory that droot did not make, and it holds files (%s) that layout replace would "
+                "delete: choose an empty or new dest, or set adopt: true to move it to %s<UTC time> first"
+                % (self.dest, _list_names(names), self.dest + ADOPTED))
+
+    def _adopt(self):
+        """Move dest, which droot did not make, aside whole, never replacing anything."""
+        while True:
+            path = self.adoption_path()
+            try:
+                rename_noreplace(self.dest, path)
+                break
+            except FileExistsError:
+                continue
+        return self._adopted(path)
 
     def install(self, staging, release_id, state, if_busy="fail"):
         """Swap ``staging`` into ``dest``; the old tree is deleted, or kept when busy.
@@ -668,10 +885,18 @@ class ReplaceTarget(_Target):
         if os.path.ismount(self.dest):
             raise ReleaseError("dest %s is a mount point and cannot be replaced: use a directory below it"
                                % self.dest)
+        if self.adopting:
+            self._adopt()
         old = self.switcher.put(staging, self.dest, self._aside_path(state.get("current") or "old"))
         state["history"] = (state["history"] + [release_id])[-HISTORY_LIMIT:]
         state["current"] = release_id
         return self.discard(old) if old is not None else None
+
+
+def _list_names(names, shown=5):
+    """Up to ``shown`` names on one line (quoted, so newlines in names stay escaped), and how many in all."""
+    listed = ", ".join(repr(name) for name in names[:shown])
+    return listed if len(names) <= shown else "%s, ... %d in all" % (listed, len(names))
 
 
 def open_target(dest, layout, warn=None):

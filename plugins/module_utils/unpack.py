@@ -60,9 +60,12 @@ _SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
 _PRIVILEGE_BITS = stat.S_ISUID | stat.S_ISGID
 _CAPABILITY_XATTR = b"security.capability"
 
-# Member kinds, as recorded for every non-directory created (directories are recorded by id).
-DIR, FILE, SYMLINK, OTHER = "dir", "file", "symlink", "other"
+# Member kinds, as recorded for every non-directory created (directories are recorded by id);
+# SKIPPED is a device node under /dev that was not created.
+DIR, FILE, SYMLINK, OTHER, SKIPPED = "dir", "file", "symlink", "other", "skipped device"
 ROOT = 0
+# The jail mounts a /dev of its own over the root's: device nodes there are never used.
+DEV = b"dev"
 
 _TYPES = {
     b"0": FILE, b"\0": FILE, b"7": FILE,
@@ -396,6 +399,11 @@ def _verify_checksum(header, offset):
             "it is not a tar archive or it was damaged, export it again" % offset)
 
 
+def not_tar(why):
+    return UnpackError("the archive is not a tar archive: %s; check that src is an archive of docker export or "
+                       "droot_export (tar, zstd or gzip)" % why)
+
+
 def _pax_time(text, offset):
     """A pax time ``[-]seconds[.fraction]`` as integer nanoseconds."""
     sign = -1 if text.startswith(b"-") else 1
@@ -495,6 +503,8 @@ class TarReader:
             if len(header) < BLOCK:
                 if not header and offset == 0:
                     raise UnpackError("the archive is empty: export it again")
+                if offset == 0 and header[257:262] != b"ustar":
+                    raise not_tar("its data ends after %d bytes, before the first tar header is complete" % len(header))
                 if not header and not pax and long_name is None and long_link is None:
                     raise self.truncated("without the tar end-of-archive blocks")
                 raise self.truncated("inside a tar header")
@@ -504,6 +514,11 @@ class TarReader:
                         "the archive is corrupt: an extended header at byte %d is not followed by "
                         "a member; export it again" % offset)
                 return None
+            if offset == 0 and header[257:262] != b"ustar":
+                try:
+                    _verify_checksum(header, offset)
+                except UnpackError:
+                    raise not_tar("its first 512 bytes are not a tar header")
             _verify_checksum(header, offset)
             typeflag = header[156:157]
             size = _number(header[124:136], "size", offset)
@@ -643,7 +658,8 @@ class Unpacker:
     """Extracts members into an empty staging directory.
 
     ``same_owner`` applies the archive's numeric owners (the default when running as root);
-    ``allow_devices`` permits character and block device nodes; ``allow_privileged=False``
+    ``allow_devices`` permits character and block device nodes, without it those under /dev are
+    skipped (counted in ``stats``) and any other refused; ``allow_privileged=False``
     refuses setuid and setgid files and file capabilities; ``limits`` bounds the work.
 
     Every entry made is recorded in ``entries`` under (id of its directory, name): a directory as
@@ -678,7 +694,7 @@ class Unpacker:
         self.last_parent = None
         self.last_parent_id = ROOT
         self.stats = {"members": 0, "files": 0, "dirs": 0, "symlinks": 0, "hardlinks": 0,
-                      "other": 0, "bytes": 0}
+                      "other": 0, "bytes": 0, "skipped_devices": 0}
 
     def close(self):
         self.dirs.close()
@@ -924,6 +940,9 @@ class Unpacker:
                 "archive hard link %s points to %s, which is not an earlier file of the archive "
                 "(a link outside the tree or to a directory): refusing the archive"
                 % (show(member.name), show(member.linkname)))
+        if kind == SKIPPED:
+            # A link to a skipped node is that node under another name.
+            return self._skip_device(member, parts, "a hard link to the device node %s" % show(member.linkname))
         parent_id = self._parent(parts, member.name)
         self._claim(parent_id, parts[-1], member, kind)
         self._reserve(0, member.name)
@@ -936,14 +955,20 @@ class Unpacker:
             os.close(target_fd)
         self.stats["hardlinks"] += 1
 
+    def _skip_device(self, member, parts, what):
+        """Leave out a device node under /dev (counted); refuse one anywhere else."""
+        if len(parts) < 2 or parts[0] != DEV:
+            raise UnpackError(
+                "archive member %s is %s outside /dev: refusing the archive; set allow_devices: true if the image "
+                "really needs device nodes" % (show(member.name), what))
+        self._claim(self._parent(parts, member.name), parts[-1], member, SKIPPED)
+        self.stats["skipped_devices"] += 1
+
     def _special(self, member, parts):
         if member.kind in ("chr", "blk"):
             if not self.allow_devices:
-                raise UnpackError(
-                    "archive member %s is a %s device node (%d, %d): refusing the archive; "
-                    "set allow_devices: true if the image really needs device nodes"
-                    % (show(member.name), "character" if member.kind == "chr" else "block",
-                       member.devmajor, member.devminor))
+                return self._skip_device(member, parts, "a %s device node (%d, %d)" % (
+                    "character" if member.kind == "chr" else "block", member.devmajor, member.devminor))
             file_type = stat.S_IFCHR if member.kind == "chr" else stat.S_IFBLK
             device = os.makedev(member.devmajor, member.devminor)
         else:
@@ -1004,7 +1029,8 @@ def unpack(chunks, staging, allow_devices=False, same_owner=None, limits=None, a
     """Extract the tar stream given as an iterable of byte chunks into ``staging``.
 
     ``staging`` must be an empty directory; ``limits`` (``Limits``, its defaults when None)
-    bound the work. Returns counters (members, files, dirs, symlinks, hardlinks, other, bytes).
+    bound the work. Returns counters (members, files, dirs, symlinks, hardlinks, other, bytes,
+    skipped_devices).
     Raises UnpackError, leaving a partial tree for the caller to remove; the stream is read to
     its end, so a checksum over it covers every byte.
     """

@@ -33,7 +33,6 @@ description:
 author:
   - droot.core contributors (@droot-core)
 requirements:
-  - docker (the Docker SDK for Python) >= 7.0
   - zstandard (for O(compression=zstd))
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -42,7 +41,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reports whether the archive would be written; a O(build) source is not built and reports a change.
+    details:
+      - Reports whether the archive would be written, with RV(image_id) for an O(image) or O(container) source.
+      - A O(build) source is not built - its image id is known only once it is built - and reports a change
+        without RV(image_id), after checking that its context directory exists.
   diff_mode:
     support: none
   platform:
@@ -118,7 +120,7 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Export an image to S3, as droot export | gzip | aws s3 cp did
+- name: Export an image to S3 as zstd, in place of droot export | gzip | aws s3 cp
   droot.core.droot_export:
     image: dockerfiles/app:latest
     dest: s3://drootexamples/app.tar.zst
@@ -159,7 +161,9 @@ sha256:
   type: str
   sample: 9f2c5d0a6b1e4f7c8d3a2b1c0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f
 size:
-  description: Size of the archive in bytes.
+  description:
+    - Size of the archive in bytes. For a local O(dest) Ansible's file facts about it set the same value (see
+      RV(uid)).
   returned: when the archive was written or found current
   type: int
   sample: 31457280
@@ -170,7 +174,7 @@ compression:
   sample: zstd
 image_id:
   description: Id of the exported image (for a container, of its image).
-  returned: when the source was resolved
+  returned: when the source was resolved - not for a O(build) in check mode, which is not built
   type: str
   sample: sha256:ef28f1e47d70b0e5b7a1c6c1a2f0f7c4e5d8a9b3c2d1e0f9a8b7c6d5e4f3a2b1
 build_log:
@@ -184,6 +188,45 @@ stale_containers_removed:
   type: list
   elements: str
   sample: [droot-export-5f1c2a9b3e7d]
+msg:
+  description: In check mode with a O(build) source, what a run would do; on failure, the error.
+  returned: with O(build) in check mode, and on failure
+  type: str
+  sample: would build /srv/app and export it
+code:
+  description: The error code of the store (S3's, an HTTP status, or C(ENOSPC)) when writing O(dest) failed.
+  returned: on failure, when the store gave one
+  type: str
+  sample: AccessDenied
+uid:
+  description: Owner id of a local O(dest) (Ansible's file facts, added when O(dest) is an existing local file).
+  returned: when O(dest) is a local path that exists
+  type: int
+gid:
+  description: Group id of the local O(dest).
+  returned: when O(dest) is a local path that exists
+  type: int
+owner:
+  description: Owner name of the local O(dest).
+  returned: when O(dest) is a local path that exists
+  type: str
+group:
+  description: Group name of the local O(dest).
+  returned: when O(dest) is a local path that exists
+  type: str
+mode:
+  description: Permissions of the local O(dest), in octal.
+  returned: when O(dest) is a local path that exists
+  type: str
+  sample: "0644"
+state:
+  description: The kind of the local O(dest), C(file).
+  returned: when O(dest) is a local path that exists
+  type: str
+secontext:
+  description: The SELinux context of the local O(dest).
+  returned: when O(dest) is a local path that exists and SELinux is enabled
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule

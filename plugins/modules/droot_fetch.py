@@ -23,9 +23,10 @@ description:
   - Extraction keeps numeric owners, permission bits including setuid, setgid and sticky, symlinks,
     hard links, mtimes and extended attributes including file capabilities (C(security.capability)).
     It refuses absolute and C(..) member paths, members written through an earlier symlink, hard
-    links to anything but an earlier file of the archive, device nodes (unless O(allow_devices)),
-    duplicate members, overlong names, sparse files, and truncated or corrupt archives. A refused
-    archive fails the task, staging is removed and O(dest) is left as it was.
+    links to anything but an earlier file of the archive, device nodes outside C(/dev) (unless
+    O(allow_devices); those under C(/dev) are skipped, see there), duplicate members, overlong names,
+    sparse files, data that is no tar archive, and truncated or corrupt archives. A refused archive
+    fails the task, staging is removed and O(dest) is left as it was.
   - Setuid and setgid files and file capabilities give their privileges to whoever runs them, inside
     the jail or not. So that host users cannot run them, C(dest/releases), the bookkeeping directory
     and the staging directory in it are mode 0700 and owned by root; one found wider (version 0.1.0
@@ -58,7 +59,12 @@ description:
     switched away from. A rollback marks the release it leaves as rolled back, so a second rollback
     walks further back instead of returning to it; activating a marked release again (a switch with
     O(release), a fetch of it) clears its mark.
-  - The parent directories of O(dest) are created when missing (mode 0755).
+  - The parent directories of O(dest) are created when missing (mode 0755). A task that fails removes
+    the directories it created (the parents of O(dest) included), so a failed first fetch leaves
+    nothing behind.
+  - A O(dest) that droot never managed (no bookkeeping) is refused when it holds anything - with
+    O(layout=replace) it would be deleted; with O(layout=releases) anything but droot's own entries
+    (and a C(lost+found)) - unless O(adopt=true).
   - Runs hold a lock per O(dest) (flock); a staging directory left by a killed run is removed by the
     next run.
   - A tree is never deleted while anything is mounted under it or a live process has its root, its
@@ -79,6 +85,8 @@ attributes:
     details:
       - Reads the manifest and, when it would download, the object's metadata to report whether a
         fetch, a switch or a prune would happen (RV(downloaded), RV(removed)); downloads nothing.
+      - When there is no archive at O(src) yet (the export before the task did not run in check mode
+        either), reports the download as a change, with a line in RV(notes), instead of failing.
       - Warns about a private directory that a run would correct to 0700, and reports it as a change.
   diff_mode:
     support: full
@@ -176,13 +184,35 @@ options:
     default: fail
   allow_devices:
     description:
-      - Create character and block device nodes found in the archive. Images built on the usual base
-        images have none (C(/dev) is mounted at run time), so by default an archive with device nodes is
-        refused; an image imported from a debootstrap or mmdebstrap tarball may carry C(/dev/null) and
-        friends, and needs this.
+      - Create the character and block device nodes found in the archive.
+      - By default the nodes under C(/dev) are skipped, counted in RV(stats) and in a warning - an image
+        imported from a debootstrap or mmdebstrap tarball carries C(/dev/null) and friends, and
+        M(droot.core.droot_run) mounts a C(/dev) of its own over them. A device node anywhere else (or a hard
+        link to one from outside C(/dev)) is refused.
       - With O(layout=replace), host users can reach these nodes with the modes the archive gives them.
     type: bool
     default: false
+  adopt:
+    description:
+      - Take over a O(dest) that droot never managed and that holds files. Without it such a O(dest) is
+        refused, as C(mv -T) refuses a non-empty target.
+      - Once the archive is unpacked and verified, and before the switch, what O(dest) held is moved to
+        C(<dest>.droot-adopted-<UTC time>) beside it (RV(adopted)), which droot never deletes or prunes -
+        with O(layout=replace) the directory O(dest) itself, with O(layout=releases) every entry that is
+        not droot's (O(dest) keeps its mode and owner, and the new directory gets them too). A task that
+        fails before that moves nothing.
+      - Needs O(src). Makes no difference for a O(dest) that droot manages or that is empty.
+    type: bool
+    default: false
+  keep_owners:
+    description:
+      - "Give each file the numeric owner and group the archive gives it. That needs root, so by default the
+        task fails at once when it does not run as root - add C(become: true)."
+      - V(false) unpacks every file as the user that runs the task, for a user who unpacks a root for
+        itself without root, with a warning; the archive's owners are lost, and setting file capabilities
+        and device nodes still needs root.
+    type: bool
+    default: true
   allow_privileged_files:
     description:
       - With O(layout=replace), unpack setuid and setgid files and files with capabilities
@@ -349,15 +379,70 @@ kept_old:
   description: With O(layout=replace) and O(if_busy=keep), where the busy old tree was kept (null when it was deleted).
   returned: success
   type: str
+adopted:
+  description:
+    - With O(adopt=true), where what O(dest) held before droot managed it was moved (in check mode, where a run
+      would move it); droot never deletes or prunes it. Null when nothing was adopted.
+  returned: success
+  type: str
+  sample: /var/containers/app.droot-adopted-20240101T120000Z
 stats:
-  description: What was extracted - members, files, dirs, symlinks, hardlinks, other, bytes.
+  description:
+    - What was extracted - members, files, dirs, symlinks, hardlinks, other (fifos and device nodes), bytes, and
+      skipped_devices, the device nodes under C(/dev) left out (see O(allow_devices)).
   returned: when downloaded
   type: dict
+  sample: {members: 1204, files: 980, dirs: 160, symlinks: 60, hardlinks: 4, other: 0, bytes: 69206016,
+           skipped_devices: 0}
 notes:
-  description: Recovery done and trees left in place, one line each.
+  description: Recovery done, trees left in place or adopted, and in check mode a missing archive, one line each.
   returned: success
   type: list
   elements: str
+step:
+  description: The step that failed, for example C(options), C(privileges), C(dest), C(lock), C(manifest), C(download),
+    C(unpack) or C(verify).
+  returned: failure
+  type: str
+  sample: unpack
+code:
+  description: The error code of the store (S3's, an HTTP status) when reading O(src) failed.
+  returned: on failure, when the store gave one
+  type: str
+  sample: AccessDenied
+uid:
+  description: Owner id of RV(path) (Ansible's file facts about RV(path), added when it exists).
+  returned: when RV(path) exists
+  type: int
+gid:
+  description: Group id of RV(path).
+  returned: when RV(path) exists
+  type: int
+owner:
+  description: Owner name of RV(path).
+  returned: when RV(path) exists
+  type: str
+group:
+  description: Group name of RV(path).
+  returned: when RV(path) exists
+  type: str
+mode:
+  description: Permissions of RV(path), in octal.
+  returned: when RV(path) exists
+  type: str
+  sample: "0755"
+state:
+  description: The kind of RV(path), C(directory).
+  returned: when RV(path) exists
+  type: str
+size:
+  description: The size of the directory RV(path) itself, not of the archive (that is RV(archive_size)).
+  returned: when RV(path) exists
+  type: int
+secontext:
+  description: The SELinux context of RV(path).
+  returned: when RV(path) exists and SELinux is enabled
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -379,6 +464,8 @@ def main():
         if_busy=dict(type="str", choices=["fail", "keep"], default="fail"),
         allow_devices=dict(type="bool", default=False),
         allow_privileged_files=dict(type="bool", default=False),
+        adopt=dict(type="bool", default=False),
+        keep_owners=dict(type="bool", default=True),
         max_pax_bytes_per_member=dict(type="int", default=1048576),
         max_pax_bytes_per_archive=dict(type="int", default=268435456),
         max_unpacked_bytes=dict(type="int"),

@@ -153,3 +153,44 @@ def test_exporter_refuses_a_read_only_dest_and_a_bad_level_before_touching_docke
         exporter.Exporter(params)
     with pytest.raises(archive.ArchiveError, match="1 to 9"):
         exporter.Exporter(dict(params, dest="/tmp/a.tar.gz", compression="gzip", compression_level=11))
+
+
+def test_a_docker_socket_the_user_may_not_use_is_named_with_the_fix(monkeypatch):
+    def refused(**kwargs):
+        # What docker 7 raises: its own error, from requests' ConnectionError, from urllib3's ProtocolError.
+        try:
+            raise ConnectionError(OSError("Connection aborted.", PermissionError(13, "Permission denied")))
+        except ConnectionError as exc:
+            raise exporter.DOCKER.module.errors.DockerException(
+                "Error while fetching server API version: %s" % exc) from exc
+
+    monkeypatch.setattr(exporter.DOCKER.module, "DockerClient", refused)
+    with pytest.raises(exporter.ExportError, match=r"^uid %d may not use the Docker socket /var/run/docker.sock "
+                                                   r"\(permission denied\): add become: true to the task, or add the "
+                                                   r"user to the socket's group \S+, which is as good as root$"
+                                                   % os.geteuid()):
+        exporter.connect()
+
+    def absent(**kwargs):
+        raise exporter.DOCKER.module.errors.DockerException(
+            "Error while fetching server API version: FileNotFoundError(2, 'No such file or directory')")
+
+    monkeypatch.setattr(exporter.DOCKER.module, "DockerClient", absent)
+    with pytest.raises(exporter.ExportError, match="cannot reach the Docker daemon at unix:///run/x.sock .*start "
+                                                   "dockerd"):
+        exporter.connect("unix:///run/x.sock")
+
+
+def test_check_mode_of_a_build_checks_its_context(tmp_path, monkeypatch):
+    class Client:
+        api = None
+
+    monkeypatch.setattr(exporter, "connect", lambda docker_host=None: (Client(), {}))
+    params = {"dest": str(tmp_path / "a.tar.zst"), "compression": "zstd", "compression_level": None, "force": False,
+              "build": {"path": str(tmp_path / "missing")}, "image": None, "container": None, "docker_host": None}
+    params.update(dict.fromkeys(store.S3Options.FIELDS))
+    with pytest.raises(exporter.ExportError, match="build context .*missing is not a directory: fix build.path"):
+        exporter.Exporter(params, check_mode=True).run()
+    params["build"] = {"path": str(tmp_path)}
+    result = exporter.Exporter(params, check_mode=True).run()
+    assert result["changed"] and "image_id" not in result and result["msg"] == "would build %s and export it" % tmp_path

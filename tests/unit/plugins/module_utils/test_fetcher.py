@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 
 import pytest
@@ -26,7 +27,8 @@ def params(**overrides):
     values = dict(src=None, dest="/nonexistent", layout="releases", release=None, rollback=False, switch=True,
                   checksum=None, keep=3, if_busy="fail", allow_devices=False, allow_privileged_files=False,
                   max_pax_bytes_per_member=1048576, max_pax_bytes_per_archive=268435456, max_unpacked_bytes=None,
-                  min_free_space=None, max_entries=500000, max_path_depth=128, lock_timeout=5)
+                  min_free_space=None, max_entries=500000, max_path_depth=128, lock_timeout=5, adopt=False,
+                  keep_owners=True)
     values.update(dict.fromkeys(store.S3Options.FIELDS))
     values.update(overrides)
     return values
@@ -337,6 +339,19 @@ def test_check_mode_reports_the_fetch_and_writes_nothing(tmp_path):
     assert not dest.exists()
 
 
+def test_check_mode_before_the_archive_is_exported_reports_the_download(tmp_path):
+    # The export before this task did not run in check mode either: neither archive nor manifest.
+    src = str(tmp_path / "app.tar.gz")
+    dest = tmp_path / "app"
+    for overrides, release in ((dict(), None), (dict(release="v2"), "v2")):
+        result = fetcher.Fetcher(params(src=src, dest=str(dest), **overrides), check_mode=True, diff=True).run()
+        assert (result["changed"], result["downloaded"], result["release"]) == (True, True, release)
+        assert result["notes"] == ["there is no archive at %s yet: a run downloads it once it is there" % src]
+    assert not dest.exists()
+    with pytest.raises(fetcher.FetchError, match="there is no archive at "):
+        fetcher.Fetcher(params(src=src, dest=str(dest))).run()
+
+
 def test_describe_names_release_path_and_sha256():
     assert fetcher.describe(None, None, None) == "(none)\n"
     assert fetcher.describe("r1", "/d/releases/r1", None) == "release: r1\npath: /d/releases/r1\nsha256: unknown\n"
@@ -432,8 +447,8 @@ def test_only_a_replace_root_refuses_privileged_files_by_default(tmp_path):
                                          "users") as caught:
         fetcher.Fetcher(params(src=src, dest=dest, layout="replace")).run()
     assert "set allow_privileged_files: true" in str(caught.value)
-    assert not os.path.exists(dest)
-    assert os.listdir(releases.open_target(dest, "replace").staging_dir) == []
+    # The failed first fetch leaves no bookkeeping directory either.
+    assert sorted(os.listdir(tmp_path)) == ["app.tar.gz", "releases"]
     fetcher.Fetcher(params(src=src, dest=dest, layout="replace", allow_privileged_files=True)).run()
     assert os.stat(os.path.join(dest, "bin", "su")).st_mode & 0o7777 == 0o4755
 
@@ -456,3 +471,142 @@ def test_a_too_open_releases_directory_is_a_change_with_a_warning_in_both_modes(
     assert os.stat(os.path.join(dest, "releases")).st_mode & 0o777 == 0o700
     again = fetcher.Fetcher(params(src=src, dest=dest), warn=warned.append).run()
     assert not again["changed"] and len(warned) == 1
+
+
+# --- a dest droot never managed -------------------------------------------------------------------
+
+
+def user_tree(path):
+    os.makedirs(os.path.join(path, "data"))
+    with open(os.path.join(path, "data", "notes.txt"), "w", encoding="utf-8") as handle:
+        handle.write("mine")
+    return path
+
+
+def tree_of(path):
+    return sorted(os.path.relpath(os.path.join(top, name), path)
+                  for top, dirs, files in os.walk(path) for name in dirs + files)
+
+
+def test_replace_over_a_directory_droot_did_not_make_is_refused_then_adopted(tmp_path):
+    data = tar_gz()
+    src = publish(tmp_path, data, manifest_for(data))
+    dest = user_tree(str(tmp_path / "root"))
+    for check_mode in (True, False):
+        with pytest.raises(DrootError, match=r"^dest: dest %s is a directory that droot did not make, and it holds "
+                                             r"files \('data'\) that layout replace would delete: choose an empty or "
+                                             r"new dest, or set adopt: true to move it to %s.droot-adopted-<UTC time> "
+                                             r"first$" % (dest, dest)):
+            fetcher.Fetcher(params(src=src, dest=dest, layout="replace"), check_mode=check_mode).run()
+    assert sorted(os.listdir(tmp_path)) == ["app.tar.gz", "app.tar.gz.json", "root"]
+    checked = fetcher.Fetcher(params(src=src, dest=dest, layout="replace", adopt=True), check_mode=True).run()
+    assert checked["changed"] and checked["adopted"].startswith(dest + ".droot-adopted-")
+    assert tree_of(dest) == ["data", "data/notes.txt"]
+    result = fetcher.Fetcher(params(src=src, dest=dest, layout="replace", adopt=True)).run()
+    adopted = result["adopted"]
+    assert re.match(r"^%s\.droot-adopted-\d{8}T\d{6}Z$" % re.escape(dest), adopted)
+    assert tree_of(adopted) == ["data", "data/notes.txt"] and tree_of(dest) == ["etc", "etc/marker"]
+    assert ("moved what %s held before droot managed it to %s, which droot never deletes" % (dest, adopted)
+            in result["notes"])
+    # droot manages dest now: the next archive replaces it without adopt, and the adopted tree stays.
+    other = tar_gz(content=b"v2")
+    src2 = publish(tmp_path, other, manifest_for(other, name="v2.tar.gz", image_id="sha256:" + "cd" * 32),
+                   name="v2.tar.gz")
+    again = fetcher.Fetcher(params(src=src2, dest=dest, layout="replace")).run()
+    assert again["changed"] and again["adopted"] is None
+    assert tree_of(adopted) == ["data", "data/notes.txt"]
+
+
+def test_replace_over_an_empty_directory_needs_no_adopt(tmp_path):
+    data = tar_gz()
+    src = publish(tmp_path, data, manifest_for(data))
+    os.mkdir(tmp_path / "root")
+    result = fetcher.Fetcher(params(src=src, dest=str(tmp_path / "root"), layout="replace")).run()
+    assert result["changed"] and result["adopted"] is None
+    assert not [name for name in os.listdir(tmp_path) if ".droot-adopted-" in name]
+
+
+def test_releases_into_a_directory_with_files_droot_did_not_put_there(tmp_path):
+    data = tar_gz()
+    src = publish(tmp_path, data, manifest_for(data))
+    dest = user_tree(str(tmp_path / "app"))
+    # Entries droot's names have, but droot did not make: a releases directory of the user's, a current.
+    os.makedirs(os.path.join(dest, "releases", "abababababab"))
+    os.chmod(os.path.join(dest, "releases"), 0o755)
+    os.symlink("/etc", os.path.join(dest, "current"))
+    with pytest.raises(DrootError, match=r"^dest: dest %s holds files that droot did not put there \('current', "
+                                         r"'data', 'releases'\): choose an empty or new dest, or set adopt: true to "
+                                         r"move them to %s.droot-adopted-<UTC time> first$" % (dest, dest)):
+        fetcher.Fetcher(params(src=src, dest=dest)).run()
+    assert tree_of(dest) == ["current", "data", "data/notes.txt", "releases", "releases/abababababab"]
+    with pytest.raises(DrootError, match="adopt needs src"):
+        fetcher.Fetcher(params(dest=dest, adopt=True))
+    warned = []
+    checked = fetcher.Fetcher(params(src=src, dest=dest, adopt=True), check_mode=True, warn=warned.append).run()
+    assert (checked["changed"], checked["releases"], checked["previous"], warned) == (True, [IMAGE_RELEASE], None, [])
+    result = fetcher.Fetcher(params(src=src, dest=dest, adopt=True), warn=warned.append).run()
+    adopted = result["adopted"]
+    assert tree_of(adopted) == ["current", "data", "data/notes.txt", "releases", "releases/abababababab"]
+    assert os.stat(os.path.join(adopted, "releases")).st_mode & 0o777 == 0o755
+    assert os.stat(adopted).st_mode & 0o777 == os.stat(dest).st_mode & 0o777
+    assert sorted(os.listdir(dest)) == [".droot", "current", "releases"]
+    assert (result["release"], result["releases"], warned) == (IMAGE_RELEASE, [IMAGE_RELEASE], [])
+
+
+@pytest.mark.parametrize("entries", [["lost+found"], [".droot", "releases"]], ids=["new-file-system", "old-skeleton"])
+def test_a_releases_dest_with_only_droot_own_entries_needs_no_adopt(tmp_path, entries):
+    data = tar_gz()
+    src = publish(tmp_path, data, manifest_for(data))
+    dest = str(tmp_path / "app")
+    for name in entries:
+        os.makedirs(os.path.join(dest, name))
+    result = fetcher.Fetcher(params(src=src, dest=dest)).run()
+    assert result["changed"] and result["adopted"] is None and result["release"] == IMAGE_RELEASE
+
+
+# --- not root, device nodes ---------------------------------------------------------------------
+
+
+def test_not_root_fails_at_once_naming_become_unless_keep_owners_is_false(tmp_path, monkeypatch):
+    monkeypatch.setattr(fetcher.os, "geteuid", lambda: 1000)
+    for check_mode in (True, False):
+        with pytest.raises(DrootError, match=r"^privileges: droot_fetch runs as uid 1000, not as root, so it cannot "
+                                             r"give the files the owners the archive gives them: add become: true to "
+                                             r"the task, or set keep_owners: false to unpack every file as this user$"):
+            fetcher.Fetcher(params(src="s3://bucket/app.tar.zst", dest=str(tmp_path / "app")), check_mode=check_mode)
+    fetcher.Fetcher(params(src="s3://bucket/app.tar.zst", dest=str(tmp_path / "app"), keep_owners=False))
+
+
+def test_keep_owners_false_unpacks_as_the_user_and_warns(tmp_path):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        member = tarfile.TarInfo("etc/marker")
+        member.uid = member.gid = 4321
+        member.size = 2
+        tar.addfile(member, io.BytesIO(b"v1"))
+    data = gzip.compress(raw.getvalue(), mtime=0)
+    src = publish(tmp_path, data, manifest_for(data))
+    warned = []
+    result = fetcher.Fetcher(params(src=src, dest=str(tmp_path / "app"), keep_owners=False), warn=warned.append).run()
+    assert os.stat(os.path.join(result["path"], "etc", "marker")).st_uid == os.geteuid()
+    assert warned == ["keep_owners is false: every file unpacked belongs to uid %d, whatever its owner in the archive, "
+                      "so the root is fit only for that user" % os.geteuid()]
+    kept = fetcher.Fetcher(params(src=src, dest=str(tmp_path / "kept"))).run()
+    assert os.stat(os.path.join(kept["path"], "etc", "marker")).st_uid == 4321
+
+
+def test_device_nodes_under_dev_are_skipped_with_a_warning(tmp_path):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, kind in (("dev", tarfile.DIRTYPE), ("dev/null", tarfile.CHRTYPE), ("dev/zero", tarfile.CHRTYPE)):
+            member = tarfile.TarInfo(name)
+            member.type = kind
+            member.devmajor, member.devminor = 1, 3
+            tar.addfile(member)
+    data = gzip.compress(raw.getvalue(), mtime=0)
+    src = publish(tmp_path, data, manifest_for(data))
+    warned = []
+    result = fetcher.Fetcher(params(src=src, dest=str(tmp_path / "app")), warn=warned.append).run()
+    assert (result["stats"]["skipped_devices"], os.listdir(os.path.join(result["path"], "dev"))) == (2, [])
+    assert warned == ["skipped the 2 device nodes under /dev in the archive: the jail mounts a /dev of its own; set "
+                      "allow_devices: true to keep them"]

@@ -538,3 +538,95 @@ def test_a_private_directory_that_is_a_symlink_is_refused(tmp_path):
     with pytest.raises(releases.ReleaseError, match="releases exists and is not a directory: move it away"):
         target._make_dirs()
     assert os.path.islink(target.releases_dir) and mode_of(elsewhere) == 0o755
+
+
+# -- a failed run leaves nothing it made -------------------------------------------------------
+
+
+def everything(path):
+    return sorted(os.path.relpath(os.path.join(top, name), str(path))
+                  for top, dirs, files in os.walk(str(path)) for name in dirs + files)
+
+
+@pytest.mark.parametrize("layout", ["releases", "replace"])
+def test_a_failed_first_run_removes_what_it_made_parents_included(tmp_path, layout):
+    (tmp_path / "srv").mkdir()
+    target = releases.open_target(str(tmp_path / "srv" / "roots" / "app"), layout)
+    with pytest.raises(RuntimeError):
+        with target.locked(1):
+            make_tree(target.new_staging(), "half")
+            target.discard(os.path.join(target.staging_dir, os.listdir(target.staging_dir)[0]))
+            raise RuntimeError("the download failed")
+    assert everything(tmp_path) == ["srv"]
+
+
+def test_a_failed_run_keeps_what_was_there_before(tmp_path):
+    dest = tmp_path / "app"
+    dest.mkdir()
+    target = releases.open_target(str(dest), "releases")
+    with pytest.raises(RuntimeError):
+        with target.locked(1):
+            raise RuntimeError("failed")
+    assert everything(tmp_path) == ["app"]
+    with target.locked(1):
+        state = target.load_state()
+        add_release(target, state, "r1")
+        target.save_state(state)
+    made = everything(tmp_path)
+    with pytest.raises(RuntimeError):
+        with target.locked(1):
+            raise RuntimeError("failed")
+    assert everything(tmp_path) == made
+
+
+def test_a_failed_run_keeps_the_lock_file_another_run_waits_on(tmp_path):
+    target = releases.open_target(str(tmp_path / "app"), "releases")
+    with pytest.raises(RuntimeError):
+        with target.locked(1):
+            waiter = subprocess.Popen(["flock", target.lock_path, "true"])
+            deadline = time.monotonic() + 5
+            while not releases.procs.users_of(target.lock_path) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            lock = os.stat(target.lock_path)
+            raise RuntimeError("failed")
+    assert waiter.wait(5) == 0
+    # The waiter locked the file that is still at the lock's path; only what it does not need went.
+    assert os.stat(target.lock_path).st_ino == lock.st_ino
+    assert everything(tmp_path) == ["app", "app/.droot", "app/.droot/lock"]
+
+
+def test_a_run_whose_lock_file_was_removed_while_it_waited_locks_again(tmp_path):
+    target = releases.open_target(str(tmp_path / "app"), "releases")
+    with target.locked(1):
+        pass
+    # Another run holds the lock, fails and removes the skeleton with the lock file it holds.
+    failing = subprocess.Popen([sys.executable, "-c", """
+import fcntl, os, shutil, sys, time
+fd = os.open(sys.argv[1] + "/.droot/lock", os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(0.5)
+shutil.rmtree(sys.argv[1])
+""", target.dest], stdout=subprocess.PIPE)
+    assert failing.stdout.readline() == b"locked\n"
+    with target.locked(5):
+        assert os.path.isdir(target.staging_dir)
+        with open(target.lock_path, "rb") as handle:
+            assert handle.read() == b"%d\n" % os.getpid()
+    assert failing.wait(5) == 0
+
+
+@needs_root
+def test_adopting_what_a_file_system_of_its_own_holds_fails_with_dest_as_it_was(tmp_path, mount_tmpfs):
+    dest = mount_tmpfs(str(tmp_path / "app"))
+    make_tree(dest, "mine")
+    target = releases.open_target(dest, "releases")
+    target.check_foreign(adopt=True)
+    with target.locked(1):
+        staging = target.new_staging()
+        make_tree(staging, "r1")
+        with pytest.raises(releases.ReleaseError, match=r"cannot move .*/app/etc out of dest .* \(Invalid cross-device "
+                                                        r"link\): dest is a file system of its own"):
+            target.install(staging, "r1")
+    assert sorted(os.listdir(dest)) == [".droot", "etc"] and marker(dest) == "mine"
+    assert [name for name in os.listdir(str(tmp_path)) if ".droot-adopted-" in name] == []

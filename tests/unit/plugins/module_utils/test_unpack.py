@@ -203,6 +203,63 @@ def test_devices_allowed_on_request(tmp_path):
     assert stat.S_IMODE(node.st_mode) == 0o666
 
 
+def debootstrap_dev():
+    """/dev as a debootstrap or mmdebstrap tarball has it: nodes, a directory and a symlink."""
+    return (corpus.directory(b"./dev/") + corpus.member(b"./dev/null", typeflag=b"3", devmajor=1, devminor=3, mode=0o666)
+            + corpus.member(b"./dev/zero", typeflag=b"3", devmajor=1, devminor=5, mode=0o666)
+            + corpus.member(b"./dev/loop0", typeflag=b"4", devmajor=7, devminor=0, mode=0o660)
+            + corpus.directory(b"./dev/pts/") + corpus.member(b"./dev/pts/ptmx", typeflag=b"3", devmajor=5, devminor=2)
+            + corpus.symlink(b"./dev/fd", b"/proc/self/fd") + corpus.member(b"./etc/hostname", b"deb\n"))
+
+
+def test_device_nodes_under_dev_are_skipped_and_counted(tmp_path):
+    stats = extract(debootstrap_dev() + corpus.end(), str(tmp_path / "s"))
+    assert (stats["skipped_devices"], stats["other"], stats["dirs"], stats["symlinks"]) == (4, 0, 2, 1)
+    assert sorted(os.listdir(tmp_path / "s" / "dev")) == ["fd", "pts"]
+    assert os.listdir(tmp_path / "s" / "dev" / "pts") == []
+    assert (tmp_path / "s" / "etc" / "hostname").read_bytes() == b"deb\n"
+
+
+@pytest.mark.parametrize("data", [
+    corpus.member(b"usr/dev/null", typeflag=b"3", devmajor=1, devminor=3),
+    corpus.member(b"dev", typeflag=b"3", devmajor=1, devminor=3),
+    corpus.directory(b"dev/") + corpus.member(b"dev/mem", typeflag=b"3", devmajor=1, devminor=1)
+    + corpus.hardlink(b"etc/mem", b"dev/mem"),
+], ids=["elsewhere", "dev-itself", "linked-out-of-dev"])
+def test_device_nodes_anywhere_else_stay_refused(tmp_path, data):
+    with pytest.raises(unpack.UnpackError, match="device node .* outside /dev: refusing the archive; set allow_devices: true"):
+        extract(data + corpus.end(), str(tmp_path / "s"))
+
+
+def test_a_hard_link_in_dev_to_a_skipped_node_is_skipped_too(tmp_path):
+    data = (corpus.directory(b"dev/") + corpus.member(b"dev/null", typeflag=b"3", devmajor=1, devminor=3)
+            + corpus.hardlink(b"dev/null2", b"dev/null") + corpus.end())
+    assert extract(data, str(tmp_path / "s"))["skipped_devices"] == 2
+    assert os.listdir(tmp_path / "s" / "dev") == []
+
+
+def test_allow_devices_keeps_the_nodes_under_dev(tmp_path):
+    if not ROOT:
+        pytest.skip("mknod needs root")
+    stats = extract(debootstrap_dev() + corpus.end(), str(tmp_path / "s"), allow_devices=True)
+    assert (stats["skipped_devices"], stats["other"]) == (0, 4)
+    assert stat.S_ISBLK(os.lstat(tmp_path / "s" / "dev" / "loop0").st_mode)
+
+
+@pytest.mark.parametrize("data, fragment", [
+    (b"this is not a tar\n", "its data ends after 18 bytes, before the first tar header is complete"),
+    ((corpus.member(b"f", b"x") + corpus.end())[:1], "its data ends after 1 bytes, before the first tar header"),
+    (b"#!/bin/sh\n" * 100, "its first 512 bytes are not a tar header"),
+    (gzip.compress(b"<html>404</html>\n"), "its data ends after 17 bytes, before the first tar header is complete"),
+], ids=["text", "one-byte", "script", "gzip-of-text"])
+def test_data_that_is_no_tar_archive_says_so(tmp_path, data, fragment):
+    with pytest.raises(unpack.UnpackError) as caught:
+        extract(data, str(tmp_path / "s"))
+    message = str(caught.value)
+    assert message.startswith("unpack: the archive is not a tar archive: " + fragment)
+    assert "truncated" not in message
+
+
 def test_implicit_parents_then_explicit_entry(tmp_path):
     data = (corpus.member(b"a/b/c", b"x") + corpus.member(b"a/", typeflag=b"5", mode=0o750, mtime=1000)
             + corpus.end())
@@ -229,7 +286,8 @@ def test_stream_is_read_to_the_end(tmp_path):
     assert raw.size == len(data)
 
 
-@pytest.mark.parametrize("cut", [1, 511, 512, 700, 1024, 1536, 2000])
+# Cut before the ustar magic at byte 257, the data no longer tells a tar archive (see below).
+@pytest.mark.parametrize("cut", [300, 511, 512, 700, 1024, 1536, 2000])
 def test_truncated_anywhere_is_an_error(tmp_path, cut):
     data = corpus.member(b"f", b"x" * 1000) + corpus.member(b"g", b"y") + corpus.end()
     with pytest.raises(unpack.UnpackError, match="truncated"):

@@ -135,8 +135,11 @@ def cases(escape):
         ("hardlink-not-member", hardlink(b"shadow", b"etc/shadow") + end(), "tar", "not an earlier file"),
         ("hardlink-through-symlink", symlink(b"hostetc", escape) + hardlink(b"stolen", b"hostetc/secret")
          + end(), "tar", "not an earlier file"),
-        ("device-char", directory(b"dev/") + member(b"dev/mem", typeflag=b"3", devmajor=1, devminor=1) + end(),
+        # Nodes under /dev are skipped (the jail mounts its own); anywhere else they are refused.
+        ("device-char", directory(b"usr/") + member(b"usr/mem", typeflag=b"3", devmajor=1, devminor=1) + end(),
          "tar", "device node"),
+        ("device-linked-out-of-dev", directory(b"dev/") + member(b"dev/mem", typeflag=b"3", devmajor=1, devminor=1)
+         + hardlink(b"mem", b"dev/mem") + end(), "tar", "device node"),
         ("device-block", member(b"sda", typeflag=b"4", devmajor=8, devminor=0) + end(), "tar.gz", "device node"),
         ("duplicate-file", member(b"app", b"one") + member(b"app", b"two") + end(), "tar", "appears twice"),
         ("duplicate-dir-then-file", directory(b"data/") + member(b"data", b"x") + end(), "tar", "appears twice"),
