@@ -16,5 +16,5 @@ options:
       - TLS follows C(DOCKER_TLS_VERIFY) and C(DOCKER_CERT_PATH), as with the docker CLI and docker-machine.
     type: str
 requirements:
-  - docker (the Docker SDK for Python)
+  - docker >= 7.0 (the Docker SDK for Python)
 """
