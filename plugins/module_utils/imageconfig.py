@@ -68,8 +68,13 @@ def read_image_config(root_fd):
         document = json.loads(raw.decode("utf-8"))
         if not isinstance(document, dict):
             raise ValueError("not an object")
-    except ValueError as error:
-        raise DrootError("/%s in the root is not valid JSON (%s); re-export the image or set "
+        for key, kinds in _FIELDS.items():
+            value = document.get(key)
+            if value is not None and not (isinstance(value, kinds[0]) and
+                                          (len(kinds) == 1 or all(isinstance(item, kinds[1]) for item in value))):
+                raise ValueError("%s is not a %s" % (key, " of ".join(kind.__name__ for kind in kinds)))
+    except (ValueError, RecursionError) as error:
+        raise DrootError("/%s in the root is not valid (%s); re-export the image or set "
                          "image_config=false" % (CONFIG_FILE, error), step="image-config")
     env.update(parse_env_lines(document.get("env") or []))
     return ImageConfig(
@@ -79,3 +84,7 @@ def read_image_config(root_fd):
         entrypoint=document.get("entrypoint") or None,
         cmd=document.get("cmd") or None,
     )
+
+
+# The fields droot_run reads, and their JSON types (a list's items second).
+_FIELDS = {"env": (list, str), "working_dir": (str,), "user": (str,), "entrypoint": (list, str), "cmd": (list, str)}

@@ -103,10 +103,19 @@ def parse_bind(item):
         raise JailError("bind source %r must be an absolute host path" % src, step="binds")
     if not dest or not os.path.isabs(dest):
         raise JailError("bind destination %r must be an absolute path inside the root" % dest, step="binds")
-    real = os.path.realpath(src)
-    if not os.path.exists(real):
-        raise JailError("bind source %s does not exist on the host; create it or fix the path" % src, step="binds")
-    return Bind(real, os.path.normpath(dest), readonly)
+    src = os.path.normpath(src)
+    _no_symlink_on_the_way(src, "bind source", "binds")
+    return Bind(src, os.path.normpath(dest), readonly)
+
+
+def _no_symlink_on_the_way(path, what, step):
+    """A jail's sources are named by canonical paths: a symlink on the way may have been planted by a jail."""
+    if not os.path.lexists(path):
+        raise JailError("%s %s does not exist on the host; create it or fix the path" % (what, path), step=step)
+    link = safepath.first_symlink(path)
+    if link is not None:
+        raise JailError("%s %s goes through the symlink %s, which a jail could have planted: name the real path, "
+                        "%s" % (what, path, link, os.path.realpath(path)), step=step)
 
 
 def open_root(root):
@@ -150,18 +159,26 @@ def _tty_gid(root_fd):
 
 
 def _copy_files(option):
+    """(host source, path in the root) pairs.
+
+    The defaults are the host's own configuration, followed through its symlinks (a resolv.conf
+    of systemd-resolved is one); a listed file is named by its canonical path, as a bind source is.
+    """
     if option in (None, False, [], "no", "false"):
         return ()
     if option is True or option in ("yes", "true"):
-        return DEFAULT_COPY_FILES
+        return tuple((os.path.realpath(path), path) for path in DEFAULT_COPY_FILES)
     if not isinstance(option, list):
         raise JailError("copy_files must be true, false or a list of absolute host paths", step="copy-files")
-    for path in option:
-        if not os.path.isabs(str(path)):
+    pairs = []
+    for path in (os.path.normpath(str(entry)) for entry in option):
+        if not os.path.isabs(path):
             raise JailError("copy_files entry %r must be an absolute host path" % path, step="copy-files")
-        if not os.path.isfile(str(path)):
+        _no_symlink_on_the_way(path, "copy_files entry", "copy-files")
+        if not os.path.isfile(path):
             raise JailError("copy_files entry %s is not a file on the host" % path, step="copy-files")
-    return tuple(str(path) for path in option)
+        pairs.append((path, path))
+    return tuple(pairs)
 
 
 def _resolve_user(root_fd, user, group):
@@ -193,27 +210,29 @@ def _privileged(info, name, dir_fd):
 
 
 def privileged_file_reachable(root, root_fd):
-    """A setuid, setgid or file-capability program of the root that non-root host users can reach, or None.
+    """A setuid, setgid or file-capability program in a root that non-root host users can reach, or None.
 
     A jailed root can rewrite such a program in place (through a shared mapping, which keeps the
-    bits) into a root shell for whoever runs it from the host. Only directories every host user
-    could search are looked into; droot_fetch's releases/ is 0700, so a release is never scanned.
+    bits) into a root shell for whoever runs it from the host, and it can chmod, link and move
+    anything in its root first: only a directory above the root that no host user may search
+    keeps them out. droot_fetch's releases/ is such a directory, so a release is never scanned.
     """
     path = "/"
-    for part in [""] + [name for name in root.split("/") if name]:
+    for part in [name for name in root.split("/") if name][:-1]:
         path = os.path.join(path, part)
         if not _searchable_by_users(os.stat(path)):
             return None
     root_mount = libc.mount_id(root_fd)
-    for directory, subdirs, files, dir_fd in os.fwalk(".", dir_fd=root_fd, follow_symlinks=False):
-        if libc.mount_id(dir_fd) != root_mount:  # a mount below the root: not the image's
-            subdirs[:] = []
-            continue
-        subdirs[:] = [name for name in subdirs if _searchable_by_users(os.stat(name, dir_fd=dir_fd,
-                                                                              follow_symlinks=False))]
-        for name in files:
-            if _privileged(os.stat(name, dir_fd=dir_fd, follow_symlinks=False), name, dir_fd):
-                return os.path.normpath(os.path.join("/", directory, name))
+    try:
+        for directory, subdirs, files, dir_fd in os.fwalk(".", dir_fd=root_fd, follow_symlinks=False):
+            if libc.mount_id(dir_fd) != root_mount:  # a mount below the root: not the image's
+                subdirs[:] = []
+                continue
+            for name in files:
+                if _privileged(os.stat(name, dir_fd=dir_fd, follow_symlinks=False), name, dir_fd):
+                    return os.path.normpath(os.path.join("/", directory, name))
+    except RecursionError:
+        return "(a tree too deep to look through)"
     return None
 
 
@@ -221,9 +240,10 @@ def _refuse_reachable_privileged(root, root_fd):
     found = privileged_file_reachable(root, root_fd)
     if found:
         raise JailError(
-            "the root holds %s, a setuid, setgid or file-capability program that non-root host users can reach: a "
-            "jailed root could rewrite it into a root shell for them; make a directory above the root 0700 (as "
-            "droot_fetch's releases/ is) or take the program's privileges away" % found, step="privileged-files")
+            "the root holds %s, a setuid, setgid or file-capability program, and every directory above the root "
+            "lets host users through: a jailed root could rewrite it into a root shell for them; make a directory "
+            "above the root 0700 (as droot_fetch's releases/ is) or take the program's privileges away" % found,
+            step="privileged-files")
 
 
 def plan(root, root_fd, params):
@@ -244,10 +264,15 @@ def plan(root, root_fd, params):
         kept = _step("capabilities", caps.parse, caps.default_for(identity.uid) if wanted is None else wanted,
                      params.get("allow_dangerous_capabilities") or (), last_cap, namespaces == HOST)
     binds = tuple(_step("binds", parse_bind, item) for item in params.get("binds") or ())
+    copy_files = _step("copy-files", _copy_files, params.get("copy_files"))
     for bind in binds:
         if mountinfo.is_within(bind.src, root):
             raise JailError("bind source %s is inside the root, where the image controls its paths; bind a host "
                             "directory outside it" % bind.src, step="binds")
+        for held, what in [(root, "the root")] + [(source, "the copied file " + source) for source, _ in copy_files]:
+            if mountinfo.is_within(held, bind.src):
+                raise JailError("bind source %s holds %s: the jail could change what the next run gets; bind a "
+                                "directory beside it" % (bind.src, what), step="binds")
     shm_size = str(params.get("shm_size") or "64m")
     if not re.match(r"^[0-9]+[kmg]?$", shm_size):
         raise JailError("shm_size %r must be a number of bytes with k, m or g, for example 64m" % shm_size,
@@ -263,7 +288,7 @@ def plan(root, root_fd, params):
         env=build_env(identity, config.env, params.get("env")),
         workdir=workdir,
         binds=binds,
-        copy_files=_step("copy-files", _copy_files, params.get("copy_files")),
+        copy_files=copy_files,
         no_new_privs=params.get("no_new_privs", True),
         tty_gid=_tty_gid(root_fd),
         namespaces=namespaces,
@@ -313,14 +338,15 @@ class Prepared:
             tree = _step("bind " + bind.dest, self.sources.clone, source, attrs, True, propagation)
             self.binds.append((bind, source, tree))
         self.copies = []
-        for path in the_plan.copy_files:
+        for path, dest in the_plan.copy_files:
             if the_plan.namespaces == OWN:  # bound read-only in the jail's namespace: the release is not written
                 source = _step("copy-files", self._open, path, "file")
                 tree = _step("copy-files", self.sources.clone, source, mounts.ATTR_RDONLY | mounts.API_ATTRS)
-                self.copies.append((path, source, tree))
+                self.copies.append((dest, source, tree))
             else:
-                with open(path, "rb") as handle:
-                    self.copies.append((path, handle.read(), None))
+                source = _step("copy-files", self._open, path, "file")
+                with open(safepath.fd_path(source), "rb") as handle:
+                    self.copies.append((dest, handle.read(), None))
         self.filter = None
         if the_plan.seccomp:
             kept = None if the_plan.kept is None else {caps.NAMES[number] for number in the_plan.kept}
@@ -612,6 +638,7 @@ def _init_main(jail):
     try:
         libc.prctl(libc.PR_SET_DUMPABLE, 0)  # the app cannot reach the init's /proc entries
         libc.set_name("droot-init")
+        os.setsid()  # out of the caller's session and process group: its hangup or killpg is not the jail's
         _run_steps(jail, SETUP_STEPS)
         _report(jail.report_fd, {"mounts": jail.mounts.mounted})
         os.fchdir(jail.mounts.root_fd)  # the app's pivot_root then moves the init into the root too

@@ -196,8 +196,11 @@ _SETATTR_ON_DETACHED = _setattr_on_detached()
 # Host sources, opened and cloned before the jail is entered
 
 def open_host(path, kind):
-    """An O_PATH descriptor of a host path that must be a directory, a regular file or a char device."""
-    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    """An O_PATH descriptor of a host path that must be a directory, a regular file or a char device.
+
+    Opened without following any symlink on the way (the caller named a canonical path).
+    """
+    fd = safepath.open_host_strict(path)
     mode = os.fstat(fd).st_mode
     if not {"dir": stat.S_ISDIR, "file": stat.S_ISREG, "char": stat.S_ISCHR}[kind](mode):
         os.close(fd)

@@ -19,6 +19,7 @@ from ansible_collections.droot.core.plugins.module_utils.mountinfo import is_wit
 ProcessUse = namedtuple("ProcessUse", "pid comm how")
 
 PROC = "/proc"
+_HOST_MOUNT_NAMESPACE = os.readlink("/proc/self/ns/mnt")
 
 
 def _link(pid, name):
@@ -44,18 +45,27 @@ def _identity(path):
     return info.st_dev, info.st_ino
 
 
+def _in_host_mount_namespace(pid):
+    """Paths a process of another mount namespace shows are its own to choose: only identities count there."""
+    return _link(pid, "ns/mnt") == _HOST_MOUNT_NAMESPACE
+
+
 def _rooted_in(pid, top, top_identity):
     """True when the root of ``pid`` is ``top`` or below it (a chroot), or is ``top`` itself (a pivot)."""
     root = _link(pid, "root")
     if root is None:
         return False
-    return is_within(root, top) or _identity(os.path.join(PROC, pid, "root")) == top_identity
+    if _identity(os.path.join(PROC, pid, "root")) == top_identity:
+        return True
+    return is_within(root, top) and _in_host_mount_namespace(pid)
 
 
 def _uses(pid, top, top_identity):
     """Yield how the process ``pid`` uses ``top``: root, cwd, fd, map."""
     if _rooted_in(pid, top, top_identity):
         yield "root"
+    if not _in_host_mount_namespace(pid):
+        return  # its cwd, files and maps are named as its namespace sees them
     cwd = _link(pid, "cwd")
     if cwd is not None and is_within(cwd, top):
         yield "cwd"

@@ -271,6 +271,34 @@ def open_below_strict(top_fd, relative, flags=os.O_PATH | os.O_NOFOLLOW):
     return fd
 
 
+def first_symlink(path):
+    """The first component of an absolute host path that is a symlink, or None."""
+    current = "/"
+    for name in _components(path):
+        current = os.path.join(current, name)
+        if os.path.islink(current):
+            return current
+    return None
+
+
+def open_host_strict(path):
+    """An O_PATH descriptor of an absolute host path none of whose components is a symlink.
+
+    For sources a jail gets (binds, copied files): a jail that can write a directory on the way
+    could have planted a symlink there to redirect a later task onto any host file.
+    """
+    parent, name = os.path.split(os.path.normpath(path))
+    dir_fd = open_host_dir_strict(parent)
+    try:
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+    if stat.S_ISLNK(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafePath("%s is a symlink" % path)
+    return fd
+
+
 def open_host_dir_strict(path):
     """Open a host directory by an absolute path that must contain no symlink at all.
 

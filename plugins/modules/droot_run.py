@@ -98,6 +98,9 @@ options:
       - Each item is a dictionary with C(src) (absolute host path, must exist), C(dest) (absolute path
         inside the root, default C(src)) and C(readonly) (default false), or upstream droot's short form
         C(SRC[:DEST][:ro|rw]).
+      - C(src) is named by its real path - one that goes through a symlink is refused, since a jail that can
+        write a directory on the way could have planted it to hand a later task any host directory. A C(src)
+        inside the root, or holding the root or a copied file, is refused too.
       - The destination is created inside the root without following the image's symlinks out of it.
       - Read-only, nosuid and nodev are set on the bind and everything mounted below its source before it is
         attached, so it is never visible otherwise.
@@ -109,7 +112,8 @@ options:
   copy_files:
     description:
       - Host files to show in the root at the same path, like upstream's C(--cp).
-      - V(true) takes C(/etc/hosts) and C(/etc/resolv.conf); a list names the files.
+      - V(true) takes C(/etc/hosts) and C(/etc/resolv.conf) (followed through their symlinks, as a resolv.conf of
+        systemd-resolved is one); a list names the files by their real paths, as a bind's source.
       - With O(namespaces=own) each file is bound read-only onto its place in the jail's own mount namespace;
         the release is not written (an empty file is created as the mount point when the path is missing).
         With O(namespaces=host) it is copied into the root, as in 0.1.0.

@@ -18,12 +18,14 @@ def test_short_bind_forms(tmp_path):
     assert jail.parse_bind(src + ":/data:rw") == jail.Bind(src, "/data", False)
 
 
-def test_dict_bind_and_realpath(tmp_path):
+def test_dict_bind_and_a_symlinked_source(tmp_path):
     real = tmp_path / "real"
     real.mkdir()
+    assert jail.parse_bind({"src": str(real) + "/", "dest": "/x/../y", "readonly": True}) == jail.Bind(str(real), "/y", True)
     os.symlink(str(real), str(tmp_path / "link"))
-    bind = jail.parse_bind({"src": str(tmp_path / "link"), "dest": "/x/../y", "readonly": True})
-    assert bind == jail.Bind(str(real), "/y", True)
+    with pytest.raises(DrootError, match="goes through the symlink %s, which a jail could have planted: name the real "
+                                         "path, %s" % (tmp_path / "link", real)):
+        jail.parse_bind({"src": str(tmp_path / "link" / "."), "dest": "/y"})
 
 
 @pytest.mark.parametrize("item, message", [
@@ -85,7 +87,15 @@ def test_sequence_order():
 
 
 def test_copy_files_option(tmp_path):
-    assert jail._copy_files(True) == jail.DEFAULT_COPY_FILES
+    assert [dest for _source, dest in jail._copy_files(True)] == list(jail.DEFAULT_COPY_FILES)
+    assert [source for source, _dest in jail._copy_files(True)] == [os.path.realpath(path) for path in
+                                                                     jail.DEFAULT_COPY_FILES]
     assert jail._copy_files(False) == ()
+    conf = tmp_path / "app.conf"
+    conf.write_text("x")
+    os.symlink(str(conf), str(tmp_path / "planted"))
+    assert jail._copy_files([str(conf)]) == ((str(conf), str(conf)),)
+    with pytest.raises(DrootError, match="goes through the symlink"):
+        jail._copy_files([str(tmp_path / "planted")])
     with pytest.raises(DrootError, match="absolute host path"):
         jail._copy_files(["etc/hosts"])
