@@ -269,7 +269,8 @@ def plan(root, root_fd, params):
         if mountinfo.is_within(bind.src, root):
             raise JailError("bind source %s is inside the root, where the image controls its paths; bind a host "
                             "directory outside it" % bind.src, step="binds")
-        for held, what in [(root, "the root")] + [(source, "the copied file " + source) for source, _ in copy_files]:
+        held_here = [(root, "the root")] + [(pair[0], "the copied file " + pair[0]) for pair in copy_files]
+        for held, what in held_here:
             if mountinfo.is_within(held, bind.src):
                 raise JailError("bind source %s holds %s: the jail could change what the next run gets; bind a "
                                 "directory beside it" % (bind.src, what), step="binds")

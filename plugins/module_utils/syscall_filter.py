@@ -122,8 +122,8 @@ def _filter_for(seccomp, arch, kept):
     allow, denied = seccomp.ALLOW, seccomp.ERRNO(errno.EPERM)
     known = _known_names(seccomp, arch)
     refused_here = set(refused(kept)) & known
-    conditional = set(MODE_ARGUMENT) | set(OPEN_ARGUMENTS) | {"clone", "clone3", "openat2", "socket", "socketcall",
-                                                               "personality"}
+    conditional = set(MODE_ARGUMENT) | set(OPEN_ARGUMENTS) | {
+        "clone", "clone3", "openat2", "socket", "socketcall", "personality"}
     for name in sorted(known - refused_here - conditional):
         syscall_filter.add_rule(allow, name)
     for name in sorted(refused_here):

@@ -477,7 +477,6 @@ def _text(data):
     return data.decode("utf-8", "replace").rstrip("\r\n")
 
 
-
 def _started_result(the_plan, started, start):
     end = datetime.datetime.now()
     identity = the_plan.identity

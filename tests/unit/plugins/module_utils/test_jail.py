@@ -88,8 +88,8 @@ def test_sequence_order():
 
 def test_copy_files_option(tmp_path):
     assert [dest for _source, dest in jail._copy_files(True)] == list(jail.DEFAULT_COPY_FILES)
-    assert [source for source, _dest in jail._copy_files(True)] == [os.path.realpath(path) for path in
-                                                                     jail.DEFAULT_COPY_FILES]
+    sources = [source for source, _dest in jail._copy_files(True)]
+    assert sources == [os.path.realpath(path) for path in jail.DEFAULT_COPY_FILES]
     assert jail._copy_files(False) == ()
     conf = tmp_path / "app.conf"
     conf.write_text("x")
