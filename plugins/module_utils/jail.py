@@ -35,8 +35,8 @@ import stat
 import time
 from collections import namedtuple
 
-from ansible_collections.droot.core.plugins.module_utils import (caps, imageconfig, libc, mountinfo, mounts,
-                                                                 safepath, syscall_filter, users)
+from ansible_collections.droot.core.plugins.module_utils import (caps, imageconfig, landlock, libc, mountinfo,
+                                                                 mounts, safepath, syscall_filter, users)
 from ansible_collections.droot.core.plugins.module_utils.common import DrootError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -47,11 +47,13 @@ FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signa
              signal.SIGWINCH, signal.SIGCONT)
 
 Plan = namedtuple("Plan", "root argv identity kept env workdir binds copy_files no_new_privs tty_gid "
-                          "namespaces last_cap seccomp shm_size")
+                          "namespaces last_cap seccomp shm_size landlock")
 Bind = namedtuple("Bind", "src dest readonly")
 Outcome = namedtuple("Outcome", "rc stdout stderr pid app_pid timed_out mounts stdout_size stderr_size")
 # What a foreground run returns of each output stream: the module holds it in memory.
 OUTPUT_LIMIT = 16 << 20
+# How long output is still read once the jail's process has ended.
+DRAIN_SECONDS = 1.0
 Started = namedtuple("Started", "pid app_pid mounts")
 
 
@@ -167,7 +169,12 @@ def _copy_files(option):
     if option in (None, False, [], "no", "false"):
         return ()
     if option is True or option in ("yes", "true"):
-        return tuple((os.path.realpath(path), path) for path in DEFAULT_COPY_FILES)
+        pairs = tuple((os.path.realpath(path), path) for path in DEFAULT_COPY_FILES)
+        for source, path in pairs:
+            if not (mountinfo.is_within(source, "/etc") or mountinfo.is_within(source, "/run")):
+                raise JailError("%s leads to %s, outside /etc and /run, where a jail could have planted a symlink: "
+                                "list the files to copy by their real paths" % (path, source), step="copy-files")
+        return pairs
     if not isinstance(option, list):
         raise JailError("copy_files must be true, false or a list of absolute host paths", step="copy-files")
     pairs = []
@@ -296,6 +303,7 @@ def plan(root, root_fd, params):
         last_cap=last_cap,
         seccomp=params.get("seccomp", True),
         shm_size=shm_size,
+        landlock=landlock.abi() if namespaces == OWN else 0,
     )
 
 
@@ -478,6 +486,10 @@ class _Jail:
         except FileNotFoundError:
             raise OSError(2, "working directory %s does not exist in the root" % self.plan.workdir)
 
+    def landlock(self):
+        if self.plan.landlock:
+            landlock.confine_to_root(self.plan.landlock)
+
     def seccomp(self):
         if self.host.filter is not None:
             self.host.filter.load()
@@ -540,6 +552,7 @@ APP_STEPS = (
     ("stdio", _Jail.stdio_fds),
     ("close-fds", _Jail.close_fds),
     ("enter-root", _Jail.enter_root),
+    ("landlock", _Jail.landlock),
     ("seccomp", _Jail.seccomp),
     ("drop-bounding-set", _Jail.drop_bounding_set),
     ("keep-caps", _Jail.keep_caps),
@@ -767,17 +780,30 @@ def run_foreground(the_plan, prepared, stdin_data=None, timeout=None, table=None
     sizes = {out_r: 0, err_r: 0}
     deadline = time.monotonic() + timeout if timeout else None
     timed_out = False
+    # The jail could hand its output pipes to a host process, which would keep them open: once
+    # the jail's process ends, what is left is read for a moment, not waited for.
+    ended = _pidfd(started.pid)
+    jail_ended = False
     with selectors.DefaultSelector() as selector:
         for fd in chunks:
             selector.register(fd, selectors.EVENT_READ)
-        while selector.get_map():
+        if ended is not None:
+            selector.register(ended, selectors.EVENT_READ)
+        while set(selector.get_map()) & set(chunks):
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             events = selector.select(wait)
             if not events and deadline is not None and time.monotonic() >= deadline:
-                timed_out = True
-                kill_jail(started.pid, the_plan.namespaces, signal.SIGKILL)
+                if not jail_ended:
+                    timed_out = True
+                    kill_jail(started.pid, the_plan.namespaces, signal.SIGKILL)
                 break
             for key, _mask in events:
+                if key.fd == ended:
+                    selector.unregister(ended)
+                    jail_ended = True
+                    drain_until = time.monotonic() + DRAIN_SECONDS
+                    deadline = drain_until if deadline is None else min(deadline, drain_until)
+                    continue
                 data = os.read(key.fd, 65536)
                 if not data:
                     selector.unregister(key.fd)
@@ -785,11 +811,21 @@ def run_foreground(the_plan, prepared, stdin_data=None, timeout=None, table=None
                 if sizes[key.fd] < OUTPUT_LIMIT:
                     chunks[key.fd].append(data[:OUTPUT_LIMIT - sizes[key.fd]])
                 sizes[key.fd] += len(data)
+    if ended is not None:
+        os.close(ended)
     os.close(out_r)
     os.close(err_r)
     _pid, status = os.waitpid(started.pid, 0)
     return Outcome(os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]), b"".join(chunks[err_r]),
                    started.pid, started.app_pid, timed_out, started.mounts, sizes[out_r], sizes[err_r])
+
+
+def _pidfd(pid):
+    """A pidfd of ``pid`` (readable once it ends), or None on a kernel before 5.3."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def kill_jail(pid, namespaces, signum):

@@ -83,8 +83,8 @@ def check_host_files(paths, the_plan):
     for bind in the_plan.binds:
         for directory in kept:
             if mountinfo.is_within(directory, bind.src):
-                raise JailError("the bind source %s holds %s, where droot keeps the jail's pidfile, log and record: "
-                                "a jail could forge them; bind a directory below it" % (bind.src, directory),
+                raise JailError("the bind source %s holds %s, where droot keeps jails' pidfiles, logs and records: a "
+                                "jail could forge them; bind another directory" % (bind.src, directory),
                                 step="bind " + bind.dest)
 
 
@@ -102,13 +102,17 @@ def check_outside_root(path, root, what):
 
 
 def _host_dir(path, what, create=True):
-    """(descriptor of the directory, name): the directory opened without a symlink anywhere on the way."""
-    absolute = os.path.abspath(path)
-    parent = os.path.realpath(os.path.dirname(absolute))
-    if create:
-        os.makedirs(parent, exist_ok=True)
+    """(descriptor of the directory, name): the directory opened without a symlink anywhere on the way.
+
+    The path as given is walked, never resolved first: a jail may have planted a symlink on it.
+    """
+    parent, name = os.path.split(os.path.normpath(os.path.abspath(path)))
+    link = safepath.first_symlink(parent)
+    if link is not None:
+        raise JailError("%s %s goes through the symlink %s, which a jail could have planted: name the real path, "
+                        "%s" % (what, path, link, os.path.join(os.path.realpath(parent), name)), step=what)
     try:
-        return safepath.open_host_dir_strict(parent), os.path.basename(absolute)
+        return safepath.open_host_dir_strict(parent, create), name
     except (OSError, DrootError) as error:
         raise JailError("cannot open the directory of %s %s: %s" % (what, path, getattr(error, "strerror", error)),
                         step=what)
@@ -191,6 +195,8 @@ def recorded_jail(name):
         record = Record(int(data["pid"]), str(data["root"]), str(data["given"]), data["started"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    if not os.path.isabs(record.root) or not os.path.isdir(record.root) or procs.is_host_root(record.root):
+        return None  # not a record droot wrote: a jail's root is never the host's /
     if _start_time(record.pid) != record.started or record.pid not in procs.pids_in_root(record.root):
         return None
     return record
@@ -205,6 +211,8 @@ def forget(name):
 
 def running_pids(root):
     """The jail's live processes: every process whose root is the jail's root (or below it)."""
+    if procs.is_host_root(root):
+        return []  # the host's own processes are no jail's
     return sorted(procs.pids_in_root(root))
 
 
@@ -330,7 +338,7 @@ def _signal_jail(root, pids, signum):
     jail is left to its init, unless this is SIGKILL.
     """
     host_pid_ns = procs.pid_namespace("self")
-    for pid in pids:
+    for pid in set(pids) - {1, os.getpid(), os.getppid()}:
         if procs.namespace_pid(pid) == 1:
             procs.signal_rooted(pid, root, signum)
         elif signum == signal.SIGKILL or procs.pid_namespace(pid) == host_pid_ns:

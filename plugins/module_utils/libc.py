@@ -23,7 +23,8 @@ _SYSCALLS = {
     "aarch64": {"pivot_root": 41, "keyctl": 219},
 }.get(platform.machine(), {})
 _SYSCALLS.update({"open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
-                  "mount_setattr": 442})
+                  "mount_setattr": 442, "landlock_create_ruleset": 444, "landlock_add_rule": 445,
+                  "landlock_restrict_self": 446})
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
@@ -138,6 +139,21 @@ def fsconfig(fs_fd, command, key=None, value=None):
 
 def fsmount(fs_fd, attr_flags):
     return _syscall("fsmount", ctypes.c_int(fs_fd), ctypes.c_uint(FSMOUNT_CLOEXEC), ctypes.c_uint(attr_flags))
+
+
+def landlock_create_ruleset(attr, size, flags=0):
+    """``attr`` a ctypes structure, or None with LANDLOCK_CREATE_RULESET_VERSION (1) to ask the ABI."""
+    return _syscall("landlock_create_ruleset", ctypes.byref(attr) if attr is not None else ctypes.c_void_p(None),
+                    ctypes.c_size_t(size), ctypes.c_uint32(flags))
+
+
+def landlock_add_rule(ruleset_fd, rule_type, rule):
+    _syscall("landlock_add_rule", ctypes.c_int(ruleset_fd), ctypes.c_int(rule_type), ctypes.byref(rule),
+             ctypes.c_uint32(0))
+
+
+def landlock_restrict_self(ruleset_fd):
+    _syscall("landlock_restrict_self", ctypes.c_int(ruleset_fd), ctypes.c_uint32(0))
 
 
 def mount_id(fd):

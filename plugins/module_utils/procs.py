@@ -10,6 +10,7 @@ instead: the root directory's device and inode.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from collections import namedtuple
@@ -116,6 +117,11 @@ def pids_in_root(path):
     return [int(pid) for pid in os.listdir(PROC) if pid.isdigit() and _rooted_in(pid, top, top_identity)]
 
 
+def is_host_root(path):
+    """True when ``path`` is the host's / itself."""
+    return _identity(path) == _identity("/")
+
+
 def is_running(pid):
     """True for a live process; False when it is gone or a zombie (which has no root any more)."""
     return _link(str(pid), "root") is not None
@@ -143,6 +149,24 @@ def pid_namespace(pid):
     return _link(str(pid), "ns/pid")
 
 
+PIDFD_SIGNAL_PROCESS_GROUP = 4  # Linux 6.9
+
+
+def _signal_group(pid, pidfd, signum):
+    """The process group of ``pid``: through its pidfd where the kernel can, so a reused pid is never hit."""
+    try:
+        if pidfd is not None:
+            signal.pidfd_send_signal(pidfd, signum, None, PIDFD_SIGNAL_PROCESS_GROUP)
+            return
+    except OSError as error:
+        if error.errno != errno.EINVAL:  # EINVAL: a kernel before 6.9
+            raise
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
 def signal_rooted(pid, root, signum, group=False):
     """Signal ``pid`` (and its process group with ``group``) only if it is still rooted in ``root``.
 
@@ -160,10 +184,7 @@ def signal_rooted(pid, root, signum, group=False):
         if not _rooted_in(str(pid), top, _identity(top)):
             return False
         if group:
-            try:
-                os.killpg(pid, signum)
-            except ProcessLookupError:
-                pass
+            _signal_group(pid, pidfd, signum)
         if pidfd is None:
             os.kill(pid, signum)
         else:

@@ -299,14 +299,27 @@ def open_host_strict(path):
     return fd
 
 
-def open_host_dir_strict(path):
+def open_host_dir_strict(path, create=False):
     """Open a host directory by an absolute path that must contain no symlink at all.
 
     The mount table names mount points by canonical paths; a symlink on the way means someone
     (a jailed process, say) changed the tree since, and following it could reach a host mount.
+    With ``create``, missing directories are made (0755) as the walk goes.
     """
-    top = os.open("/", _DIR_FLAGS)
+    fd = os.open("/", _DIR_FLAGS)
     try:
-        return open_below_strict(top, path, _DIR_FLAGS)
-    finally:
-        os.close(top)
+        for name in _components(path):
+            if name == "..":
+                raise UnsafePath("%s is not a canonical path" % path)
+            if create:
+                try:
+                    os.mkdir(name, 0o755, dir_fd=fd)
+                except FileExistsError:
+                    pass
+            next_fd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = next_fd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -29,7 +29,10 @@ description:
     C(/proc/keys), C(/proc/timer_list), C(/proc/sched_debug), C(/proc/acpi), C(/proc/scsi),
     C(/sys/firmware), ..., and C(/proc/kallsyms)) covered where the kernel has them; then the binds.
   - The app's process, in this order, resets its signals, starts a new session, closes every inherited file
-    descriptor above 2, enters the root, changes directory, loads the seccomp filter, drops the bounding
+    descriptor above 2, enters the root, confines itself there with Landlock (where the kernel has it, every
+    open, creation, removal, rename and execution must lie beneath the root, whatever descriptor a host
+    process hands it; from Linux 6.12 also no connection to the host's abstract unix sockets and no signal
+    out of the jail), changes directory, loads the seccomp filter, drops the bounding
     set, sets the groups, gid and uid from the root's own C(/etc/passwd) and C(/etc/group), sets the
     permitted, effective, inheritable and ambient capabilities to the kept set, sets no_new_privs, looks the
     command up in the root's C(PATH) and executes it. A failing step is reported by name, and what the task
@@ -48,6 +51,8 @@ requirements:
     unless O(seccomp=false)
   - Linux 5.2 or newer (the mount API; before 5.12, which added mount_setattr, a mount's flags are set through
     its descriptor right after it is attached rather than before), running as root
+  - Landlock (Linux 5.13, in the kernel's C(lsm=) list; 6.12 for the socket and signal scopes) for the full
+    O(namespaces=own) jail; without it the task warns and runs without that confinement
 attributes:
   check_mode:
     support: full
@@ -113,7 +118,8 @@ options:
     description:
       - Host files to show in the root at the same path, like upstream's C(--cp).
       - V(true) takes C(/etc/hosts) and C(/etc/resolv.conf) (followed through their symlinks, as a resolv.conf of
-        systemd-resolved is one); a list names the files by their real paths, as a bind's source.
+        systemd-resolved is one, but only to a file in C(/etc) or C(/run)); a list names the files by their real
+        paths, as a bind's source.
       - With O(namespaces=own) each file is bound read-only onto its place in the jail's own mount namespace;
         the release is not written (an empty file is created as the mount point when the path is missing).
         With O(namespaces=host) it is copied into the root, as in 0.1.0.
@@ -197,6 +203,8 @@ options:
   timeout:
     description:
       - Seconds after which a foreground command is killed (the whole jail) and the task fails.
+      - Output is read until the jail's process ends and for one second more; a host process that a jail
+        handed its output to cannot keep the task waiting.
     type: int
   creates:
     description:
@@ -248,13 +256,15 @@ options:
   log_path:
     description:
       - Where a detached command's output goes. Default C(/var/log/droot/NAME.log), NAME from O(name).
-      - Must be outside the root; it is opened without following a symlink.
+      - Must be outside the root and named by its real path (a symlink on the way is refused, as a jail could
+        have planted it); missing directories are created. It is opened without following a symlink, a
+        regular file only. It may not lie in a bind's source, and no bind may hold its directory.
     type: path
   pidfile:
     description:
       - The pid file of a detached command. Default C(/run/droot/NAME.pid), NAME from O(name). O(state=stopped)
         also removes a pid file of droot.core 0.1.0's naming (after the resolved release path).
-      - Must be outside the root; it is written without following a symlink.
+      - Must be outside the root and named by its real path, as O(log_path).
     type: path
   keep_mounts:
     description:
@@ -592,10 +602,13 @@ def main():
                 module.exit_json(changed=False, pid=jails.main_pid(running), msg="already running from %s" % root)
         if reason:
             module.exit_json(changed=False, rc=0, stdout="", stderr="", msg="skipped: " + reason)
+        if the_plan.namespaces == jail.OWN and not the_plan.landlock:
+            module.warn("this kernel has no Landlock (or it is not enabled): a host process could hand the jail a "
+                        "descriptor over an abstract unix socket, and the jail would use it outside its root")
         if params["keep_mounts"] and the_plan.namespaces == jail.OWN:
             module.warn("keep_mounts has no effect with namespaces=own: the jail's mounts end with the jail")
-        if params["detach"]:
-            jails.check_host_files((("pidfile", names.pidfile), ("log", names.log_path)), the_plan)
+        jails.check_host_files((("pidfile", names.pidfile), ("log", names.log_path)) if params["detach"] else (),
+                               the_plan)
         if module.check_mode:
             module.exit_json(changed=True, cmd=[printable(arg) for arg in the_plan.argv],
                              msg="would run %s in %s" % (the_plan.argv, root))

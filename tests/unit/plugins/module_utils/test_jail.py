@@ -99,3 +99,14 @@ def test_copy_files_option(tmp_path):
         jail._copy_files([str(tmp_path / "planted")])
     with pytest.raises(DrootError, match="absolute host path"):
         jail._copy_files(["etc/hosts"])
+
+
+def test_default_copy_files_stay_in_etc_and_run(tmp_path, monkeypatch):
+    """A resolv.conf symlink leading out of /etc and /run could be a jail's: refused."""
+    target = tmp_path / "stub-resolv.conf"
+    target.write_text("nameserver 127.0.0.53\n")
+    link = tmp_path / "resolv.conf"
+    os.symlink(str(target), str(link))
+    monkeypatch.setattr(jail, "DEFAULT_COPY_FILES", (str(link),))
+    with pytest.raises(DrootError, match="outside /etc and /run, where a jail could have planted a symlink"):
+        jail._copy_files(True)

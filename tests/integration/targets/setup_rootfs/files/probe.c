@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -197,6 +199,51 @@ static int create_setuid(const char *path) {
     return fd < 0;
 }
 
+/* Receive a descriptor over the abstract unix socket NAME (connecting to it, or listening on it for a
+ * host process to connect), then open RELPATH through it: a host directory handed to the jail. */
+static int fd_passed(const char *how, const char *name, const char *relpath) {
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    socklen_t length = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name);
+    char data, control[CMSG_SPACE(sizeof(int))], buf[256] = "";
+    struct iovec iov = { &data, 1 };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+    int sock = socket(AF_UNIX, SOCK_STREAM, 0), conn = sock;
+    memcpy(addr.sun_path + 1, name, strlen(name));
+    if (!strcmp(how, "fd-connect")) {
+        if (connect(sock, (struct sockaddr *)&addr, length) != 0) { printf("connect: %s\n", strerror(errno)); return 1; }
+    } else {
+        if (bind(sock, (struct sockaddr *)&addr, length) != 0 || listen(sock, 1) != 0) { printf("listen: %s\n", strerror(errno)); return 1; }
+        printf("listening\n"); fflush(stdout);
+        conn = accept(sock, 0, 0);
+    }
+    if (recvmsg(conn, &msg, 0) < 1 || !CMSG_FIRSTHDR(&msg)) { printf("recvmsg: %s\n", strerror(errno)); return 1; }
+    int dir = *(int *)CMSG_DATA(CMSG_FIRSTHDR(&msg));
+    int fd = openat(dir, relpath, O_RDONLY);
+    if (fd < 0) { printf("openat through the host's descriptor: %s\n", strerror(errno)); return 1; }
+    read(fd, buf, sizeof buf - 1);
+    printf("READ: %s", buf);
+    return 0;
+}
+
+/* Listen on the abstract socket NAME and give whoever connects this process's stdout. */
+static int fd_give(const char *name) {
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    socklen_t length = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name);
+    char data = 'x', control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { &data, 1 };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+    int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+    memcpy(addr.sun_path + 1, name, strlen(name));
+    if (bind(sock, (struct sockaddr *)&addr, length) != 0 || listen(sock, 1) != 0) { printf("listen: %s\n", strerror(errno)); return 1; }
+    int conn = accept(sock, 0, 0);
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET; cmsg->cmsg_type = SCM_RIGHTS; cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    *(int *)CMSG_DATA(cmsg) = 1;
+    if (sendmsg(conn, &msg, 0) != 1) { printf("sendmsg: %s\n", strerror(errno)); return 1; }
+    printf("gave stdout away\n");
+    return 0;
+}
+
 static int setuid0(void) {
     if (setuid(0) != 0) { printf("setuid(0): %s\n", strerror(errno)); return 1; }
     printf("BECAME ROOT: uid %d euid %d\n", getuid(), geteuid());
@@ -220,9 +267,11 @@ int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "syscall")) return raw_syscall(atol(argv[2]));
     if (argc >= 2 && !strcmp(argv[1], "vsock")) return vsock();
     if (argc >= 3 && !strcmp(argv[1], "create-setuid")) return create_setuid(argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "fd-give")) return fd_give(argv[2]);
+    if (argc >= 4 && !strncmp(argv[1], "fd-", 3)) return fd_passed(argv[1], argv[2], argv[3]);
     fprintf(stderr, "usage: probe status | fds | bind PORT | chroot-escape HOSTFILE | fd-escape FD RELPATH\n"
                     "     | proc-root PID UID PATH | ptrace PID UID | kill-all | key-read DESC | key-add DESC DATA\n"
                     "     | key-unlink DESC | shm-create|shm-read|shm-remove KEY | setuid0 | syscall NR | vsock\n"
-                    "     | create-setuid PATH\n");
+                    "     | create-setuid PATH | fd-connect|fd-listen NAME RELPATH | fd-give NAME\n");
     return 2;
 }
