@@ -25,6 +25,7 @@ errno over a close-on-exec pipe), and what the task mounted is gone again.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -198,10 +199,20 @@ def _resolve_user(root_fd, user, group):
     return identity
 
 
-def _searchable_by_users(info):
-    """A directory that someone other than root may search (as its owner, its group or anyone)."""
-    return bool(info.st_mode & 0o001 or (info.st_gid != 0 and info.st_mode & 0o010)
-                or (info.st_uid != 0 and info.st_mode & 0o100))
+def _searchable_by_users(path):
+    """A directory that someone other than root may search: as its owner, through any group or
+    other bit (gid 0 has non-root members too), or through an access ACL, whose entries the mode's
+    group bits only summarise."""
+    info = os.stat(path, follow_symlinks=False)
+    if info.st_mode & 0o011 or (info.st_uid != 0 and info.st_mode & 0o100):
+        return True
+    try:
+        os.getxattr(path, "system.posix_acl_access", follow_symlinks=False)
+    except OSError as error:
+        if error.errno in (errno.ENODATA, errno.EOPNOTSUPP):
+            return False
+        raise
+    return True
 
 
 def _privileged(info, name, dir_fd):
@@ -216,6 +227,48 @@ def _privileged(info, name, dir_fd):
     return True
 
 
+# Below this many directories the walk gives up and counts the tree as holding a program.
+SCAN_DEPTH = 256
+# A directory is opened without following a symlink and without blocking, whatever a concurrent
+# jail of the root swapped in after it was listed (a symlink to a host FIFO or device).
+_SCAN_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _privileged_below(dir_fd, directory, root_mount, depth):
+    """The first privileged program below ``dir_fd``; entries are typed by lstat, never followed."""
+    if depth > SCAN_DEPTH:
+        return "(a tree too deep to look through)"
+    subdirs = []
+    with os.scandir(dir_fd) as entries:
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                subdirs.append(entry.name)
+            elif _privileged(info, entry.name, dir_fd):
+                return os.path.join(directory, entry.name)
+    for name in subdirs:
+        try:
+            sub_fd = os.open(name, _SCAN_OPEN, dir_fd=dir_fd)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as error:
+            if error.errno == errno.ELOOP:  # swapped for a symlink since it was listed: not followed
+                continue
+            raise
+        try:
+            if libc.mount_id(sub_fd) != root_mount:  # a mount below the root: not the image's
+                continue
+            found = _privileged_below(sub_fd, os.path.join(directory, name), root_mount, depth + 1)
+        finally:
+            os.close(sub_fd)
+        if found:
+            return found
+    return None
+
+
 def privileged_file_reachable(root, root_fd):
     """A setuid, setgid or file-capability program in a root that non-root host users can reach, or None.
 
@@ -227,20 +280,13 @@ def privileged_file_reachable(root, root_fd):
     path = "/"
     for part in [name for name in root.split("/") if name][:-1]:
         path = os.path.join(path, part)
-        if not _searchable_by_users(os.stat(path)):
+        if not _searchable_by_users(path):
             return None
-    root_mount = libc.mount_id(root_fd)
+    top_fd = os.open(".", _SCAN_OPEN, dir_fd=root_fd)
     try:
-        for directory, subdirs, files, dir_fd in os.fwalk(".", dir_fd=root_fd, follow_symlinks=False):
-            if libc.mount_id(dir_fd) != root_mount:  # a mount below the root: not the image's
-                subdirs[:] = []
-                continue
-            for name in files:
-                if _privileged(os.stat(name, dir_fd=dir_fd, follow_symlinks=False), name, dir_fd):
-                    return os.path.normpath(os.path.join("/", directory, name))
-    except RecursionError:
-        return "(a tree too deep to look through)"
-    return None
+        return _privileged_below(top_fd, "/", libc.mount_id(root_fd), 0)
+    finally:
+        os.close(top_fd)
 
 
 def _refuse_reachable_privileged(root, root_fd):
@@ -249,7 +295,7 @@ def _refuse_reachable_privileged(root, root_fd):
         raise JailError(
             "the root holds %s, a setuid, setgid or file-capability program, and every directory above the root "
             "lets host users through: a jailed root could rewrite it into a root shell for them; make a directory "
-            "above the root 0700 (as droot_fetch's releases/ is) or take the program's privileges away" % found,
+            "above the root 0700 without an ACL (as droot_fetch's releases/ is) or take the program's privileges away" % found,
             step="privileged-files")
 
 
@@ -690,10 +736,19 @@ def _fork_init(jail):
     return pid
 
 
-def _read_reports(report_r):
-    mounted, failure = [], None
-    with os.fdopen(report_r, "rb") as report:
-        for line in report.read().splitlines():
+def _read_reports(report_r, deadline):
+    """The jail's reports until its app executes (the pipe closes); None when ``deadline`` passes first."""
+    mounted, failure, data = [], None, b""
+    with os.fdopen(report_r, "rb", buffering=0) as report, selectors.DefaultSelector() as selector:
+        selector.register(report, selectors.EVENT_READ)
+        while True:
+            if deadline is not None and not selector.select(max(0.0, deadline - time.monotonic())):
+                return None
+            chunk = report.read(65536)
+            if not chunk:
+                break
+            data += chunk
+        for line in data.splitlines():
             message = json.loads(line.decode())
             if "mounts" in message:
                 mounted = message["mounts"]
@@ -711,10 +766,11 @@ def _app_pid(init_pid):
     return int(children[0]) if children else None
 
 
-def spawn(the_plan, prepared, stdio, table=None):
+def spawn(the_plan, prepared, stdio, table=None, deadline=None):
     """Build the jail and start the app; returns Started once execve succeeded, or raises the failed step.
 
-    ``table`` is the MountSet of a run in the host's namespaces, which the caller takes down.
+    ``table`` is the MountSet of a run in the host's namespaces, which the caller takes down. A jail
+    not started by ``deadline`` (time.monotonic(); a step held, by a lease on its program, say) is killed.
     """
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     jail = _Jail(the_plan, prepared, stdio, report_w, table)
@@ -732,7 +788,12 @@ def spawn(the_plan, prepared, stdio, table=None):
     finally:
         os.close(report_w)
         prepared.close()  # the jail holds what it needs
-    mounted, failure = _read_reports(report_r)
+    reports = _read_reports(report_r, deadline)
+    if reports is None:
+        kill_jail(pid, the_plan.namespaces, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise JailError("the jail had not started its command when the timeout ended; nothing runs", step="start")
+    mounted, failure = reports
     if failure:
         os.waitpid(pid, 0)
         raise JailError(failure["msg"], step=failure["step"], errno=failure["errno"])
@@ -767,8 +828,9 @@ def run_foreground(the_plan, prepared, stdin_data=None, timeout=None, table=None
         os.lseek(stdin_fd, 0, os.SEEK_SET)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    deadline = time.monotonic() + timeout if timeout else None
     try:
-        started = spawn(the_plan, prepared, (stdin_fd, out_w, err_w), table)
+        started = spawn(the_plan, prepared, (stdin_fd, out_w, err_w), table, deadline)
     except BaseException:
         os.close(out_r)
         os.close(err_r)
@@ -776,28 +838,44 @@ def run_foreground(the_plan, prepared, stdin_data=None, timeout=None, table=None
     finally:
         for fd in (stdin_fd, out_w, err_w):
             os.close(fd)
-    chunks = {out_r: [], err_r: []}
-    sizes = {out_r: 0, err_r: 0}
-    deadline = time.monotonic() + timeout if timeout else None
-    timed_out = False
     # The jail could hand its output pipes to a host process, which would keep them open: once
     # the jail's process ends, what is left is read for a moment, not waited for.
     ended = _pidfd(started.pid)
-    jail_ended = False
+    try:
+        (stdout, stdout_size), (stderr, stderr_size), timed_out = read_output(
+            (out_r, err_r), ended, deadline, lambda: kill_jail(started.pid, the_plan.namespaces, signal.SIGKILL))
+    finally:
+        if ended is not None:
+            os.close(ended)
+    os.close(out_r)
+    os.close(err_r)
+    _pid, status = os.waitpid(started.pid, 0)
+    return Outcome(os.waitstatus_to_exitcode(status), stdout, stderr, started.pid, started.app_pid, timed_out,
+                   started.mounts, stdout_size, stderr_size)
+
+
+def read_output(fds, ended, deadline, kill):
+    """Read ``fds`` to their end: ((first OUTPUT_LIMIT bytes, size read), ...) and whether ``kill`` ran.
+
+    ``ended`` (a pidfd, or None) becomes readable when the jail's process ends; from then on the
+    output is read for DRAIN_SECONDS more. ``kill`` runs when ``deadline`` passes while it runs.
+    """
+    chunks = {fd: [] for fd in fds}
+    sizes = dict.fromkeys(fds, 0)
+    timed_out = jail_ended = False
     with selectors.DefaultSelector() as selector:
-        for fd in chunks:
+        for fd in fds:
             selector.register(fd, selectors.EVENT_READ)
         if ended is not None:
             selector.register(ended, selectors.EVENT_READ)
-        while set(selector.get_map()) & set(chunks):
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            events = selector.select(wait)
-            if not events and deadline is not None and time.monotonic() >= deadline:
+        while set(selector.get_map()) & set(fds):
+            # checked on every pass: a jail that keeps its pipes full never lets select time out
+            if deadline is not None and time.monotonic() >= deadline:
                 if not jail_ended:
                     timed_out = True
-                    kill_jail(started.pid, the_plan.namespaces, signal.SIGKILL)
+                    kill()
                 break
-            for key, _mask in events:
+            for key, _mask in selector.select(None if deadline is None else max(0.0, deadline - time.monotonic())):
                 if key.fd == ended:
                     selector.unregister(ended)
                     jail_ended = True
@@ -811,13 +889,7 @@ def run_foreground(the_plan, prepared, stdin_data=None, timeout=None, table=None
                 if sizes[key.fd] < OUTPUT_LIMIT:
                     chunks[key.fd].append(data[:OUTPUT_LIMIT - sizes[key.fd]])
                 sizes[key.fd] += len(data)
-    if ended is not None:
-        os.close(ended)
-    os.close(out_r)
-    os.close(err_r)
-    _pid, status = os.waitpid(started.pid, 0)
-    return Outcome(os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]), b"".join(chunks[err_r]),
-                   started.pid, started.app_pid, timed_out, started.mounts, sizes[out_r], sizes[err_r])
+    return tuple((b"".join(chunks[fd]), sizes[fd]) for fd in fds) + (timed_out,)
 
 
 def _pidfd(pid):
@@ -834,6 +906,9 @@ def kill_jail(pid, namespaces, signum):
         if namespaces == OWN:
             os.kill(pid, signum)
         else:
-            os.killpg(pid, signum)
+            try:
+                os.killpg(pid, signum)
+            except ProcessLookupError:  # not yet the leader of its own group
+                os.kill(pid, signum)
     except ProcessLookupError:
         pass

@@ -225,7 +225,12 @@ def open_regular(root_fd, path, flags, mode=0o644):
     try:
         if not stat.S_ISREG(os.fstat(path_fd).st_mode):
             raise UnsafePath("%s inside the root is not a regular file" % path)
-        return os.open(fd_path(path_fd), (flags & ~(os.O_CREAT | os.O_EXCL)) | os.O_CLOEXEC)
+        # O_NONBLOCK: a jail's lease on the file (F_SETLEASE) would hold the open for lease-break-time
+        try:
+            return os.open(fd_path(path_fd), (flags & ~(os.O_CREAT | os.O_EXCL)) | os.O_NONBLOCK | os.O_CLOEXEC)
+        except BlockingIOError:
+            raise UnsafePath("%s inside the root is leased by a process (F_SETLEASE), as a jail of this root can "
+                             "do: stop the jail that holds it, then run again" % path)
     finally:
         os.close(path_fd)
 

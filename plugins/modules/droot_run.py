@@ -41,6 +41,11 @@ description:
     perf_event_open, kexec_load, reboot, the mount family, unshare, setns and clone with namespace flags,
     open_by_handle_at, init_module, ...), except the calls that a kept capability allows (mount with
     C(SYS_ADMIN), reboot with C(SYS_BOOT), ...).
+  - A root is refused when it holds a setuid, setgid or file-capability program and every directory above
+    it lets a host user through (by mode, group or ACL), since a jailed root could rewrite such a program
+    in place into a root shell for them; droot_fetch's C(releases/) is 0700, so its releases are never
+    looked through. The look opens nothing through a symlink and never blocks; the files the module reads
+    in the root are opened without blocking, so a jail's lease on one is an error, not a wait.
   - The environment is built, not inherited from the host - C(PATH), C(HOME), C(USER), then the image's
     environment, then O(env).
 author:
@@ -202,7 +207,8 @@ options:
     default: 64m
   timeout:
     description:
-      - Seconds after which a foreground command is killed (the whole jail) and the task fails.
+      - Seconds after which a foreground command is killed (the whole jail) and the task fails; it counts from
+        the start of the jail, so a start held up (by a lease on the program, say) is bounded too.
       - Output is read until the jail's process ends and for one second more; a host process that a jail
         handed its output to cannot keep the task waiting.
     type: int

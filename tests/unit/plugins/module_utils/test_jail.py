@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 
 import pytest
 
@@ -110,3 +112,24 @@ def test_default_copy_files_stay_in_etc_and_run(tmp_path, monkeypatch):
     monkeypatch.setattr(jail, "DEFAULT_COPY_FILES", (str(link),))
     with pytest.raises(DrootError, match="outside /etc and /run, where a jail could have planted a symlink"):
         jail._copy_files(True)
+
+
+def test_output_that_never_pauses_still_times_out():
+    """A jail can keep its pipes readable at every select; the deadline must hold anyway.
+
+    An eventfd in semaphore mode with a huge count is readable on every pass and never ends.
+    """
+    always_readable = os.eventfd((1 << 32) - 1, os.EFD_SEMAPHORE)
+    kills = []
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("the deadline was not checked while output kept coming"))
+    signal.alarm(10)
+    try:
+        started = time.monotonic()
+        (output, size), timed_out = jail.read_output((always_readable,), None, started + 0.3,
+                                                     lambda: kills.append(True))
+    finally:
+        signal.alarm(0)
+        os.close(always_readable)
+    assert timed_out and kills == [True]
+    assert time.monotonic() - started < 5
+    assert size > 0 and len(output) <= jail.OUTPUT_LIMIT

