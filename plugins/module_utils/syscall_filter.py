@@ -33,7 +33,8 @@ SECCOMP = OptionalLibrary(
 REFUSED = (
     (None, ("add_key", "keyctl", "request_key", "uselib", "ustat", "sysfs", "_sysctl", "nfsservctl",
             "vm86", "vm86old", "create_module", "get_kernel_syms", "query_module",
-            "io_uring_setup", "io_uring_enter", "io_uring_register")),
+            "io_uring_setup", "io_uring_enter", "io_uring_register",
+            "memfd_secret")),  # locked memory out of the kernel's direct map: no app here needs it
     ("sys_admin", ("mount", "umount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "fspick",
                    "move_mount", "open_tree", "mount_setattr", "unshare", "setns", "sethostname",
                    "setdomainname", "swapon", "swapoff", "quotactl", "quotactl_fd", "lookup_dcookie",

@@ -11,6 +11,7 @@ happened.
 
 from __future__ import annotations
 
+import os
 from collections import namedtuple
 
 from ansible_collections.droot.core.plugins.module_utils import safepath
@@ -126,8 +127,9 @@ def resolve(root_fd, user=None, group=None):
         gid = database.group_id(str(group))
     else:
         gid = entry.gid if entry.gid is not None else 0
-    groups = [gid]
-    for member_gid in database.member_gids(entry.name):
-        if member_gid not in groups:
-            groups.append(member_gid)
-    return Identity(entry.uid, gid, tuple(groups), entry.name, entry.home, entry.shell)
+    groups = tuple(dict.fromkeys([gid] + database.member_gids(entry.name)))  # in order, each once
+    if len(groups) > os.sysconf("SC_NGROUPS_MAX"):
+        raise UserError("the root's /etc/group gives user '%s' %d groups, more than the kernel's %d: fix the "
+                        "image's /etc/group" % (entry.name, len(groups), os.sysconf("SC_NGROUPS_MAX")),
+                        step="resolve-user")
+    return Identity(entry.uid, gid, groups, entry.name, entry.home, entry.shell)
