@@ -17,6 +17,8 @@ from ansible.module_utils.basic import missing_required_lib
 
 # Where droot keeps a root's pidfile, lock and mount record: outside the root, on the host.
 RUN_DIR = "/run/droot"
+# A directory opened to read it or fsync it, never through a symlink.
+OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class DrootError(Exception):
@@ -108,3 +110,57 @@ def run_file(root, suffix):
     """The path of a root's file in RUN_DIR (created), for example its ``.pid`` or ``.lock``."""
     os.makedirs(RUN_DIR, 0o755, exist_ok=True)
     return os.path.join(RUN_DIR, default_name(root) + suffix)
+
+
+def fsync_dir(path, follow_symlinks=False):
+    """fsync a directory, so that a rename or creation in it lasts; ``path`` itself is not followed
+    if it is a symlink, unless ``follow_symlinks``."""
+    fd = os.open(path, OPEN_DIR & ~os.O_NOFOLLOW if follow_symlinks else OPEN_DIR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class AtomicFile:
+    """A file written whole or not at all: a temporary file ``temp_path`` next to ``path`` is
+    written, fsynced, renamed onto ``path`` by ``commit()``, and the directory fsynced; ``abort()``
+    (or an exception in its ``with`` block) removes it. Never through a symlink at ``temp_path``.
+
+    ``exclusive``: the temporary file must not exist (O_EXCL), else one left over is truncated.
+    ``follow_dir_symlink``: the directory is fsynced even when its path is a symlink.
+    """
+
+    def __init__(self, path, temp_path, mode=0o644, exclusive=True, follow_dir_symlink=False, buffering=-1):
+        self.path = path
+        self.temp_path = temp_path
+        self._follow_dir_symlink = follow_dir_symlink
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
+        self.file = os.fdopen(os.open(temp_path, flags, mode), "wb", buffering=buffering)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.abort()
+
+    def write(self, data):
+        self.file.write(data)
+
+    def commit(self):
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.rename(self.temp_path, self.path)
+        fsync_dir(os.path.dirname(self.path), follow_symlinks=self._follow_dir_symlink)
+
+    def abort(self):
+        try:
+            self.file.close()
+        except OSError:
+            pass  # ENOSPC again on the final flush: the file goes anyway
+        try:
+            os.unlink(self.temp_path)
+        except FileNotFoundError:
+            pass

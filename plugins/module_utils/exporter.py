@@ -12,7 +12,6 @@ containers whose owner process is gone.
 
 from __future__ import annotations
 
-import datetime
 import grp
 import hashlib
 import json
@@ -20,7 +19,7 @@ import os
 import signal
 import time
 
-from ansible_collections.droot.core.plugins.module_utils import archive, imageconfig, store
+from ansible_collections.droot.core.plugins.module_utils import archive, imageconfig, manifest, store
 from ansible_collections.droot.core.plugins.module_utils.common import DrootError, OptionalLibrary
 
 DOCKER = OptionalLibrary("docker")
@@ -29,7 +28,6 @@ OWNER_LABEL = "droot.core.export.owner"
 CONTAINER_PREFIX = "droot-export-"
 # The temporary container never starts; this entrypoint only satisfies images without a command.
 PLACEHOLDER_ENTRYPOINT = ["/.droot-export-never-runs"]
-MANIFEST_LIMIT = 4 << 20
 BUILD_LOG_TAIL = 10
 EXPORT_CHUNK = 1 << 20
 INTERRUPTING_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -360,55 +358,6 @@ def synthetic_entries(config, mtime=None):
     ]
 
 
-def archive_name(dest):
-    location = store.parse_location(dest)
-    return os.path.basename(location.key if location.scheme == "s3" else location.path)
-
-
-def manifest_document(dest, sha256, info, tar_size, compression, source, config, now=None):
-    """The manifest; ``tar_size`` (the uncompressed tar stream's bytes) bounds what a fetch unpacks."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    return {
-        "format": imageconfig.FORMAT_VERSION,
-        "archive": archive_name(dest),
-        "sha256": sha256,
-        "size": info.size,
-        "tar_size": tar_size,
-        "etag": info.etag,
-        "compression": compression,
-        "image_id": source.image_id,
-        "config": config,
-        "created": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-
-
-def current_manifest(manifest_bytes, archive_info, dest, image_id, compression):
-    """The manifest document when it vouches for the archive now at dest, else None.
-
-    Consistent means: our format, same archive name, image id and compression, and the
-    archive's size and ETag (S3's, or the local file's mtime-size) as recorded when written.
-    A manifest without ``tar_size`` (an older droot_export's) is not current, so the archive is
-    exported again and fetches get the tight bound it gives.
-    """
-    if manifest_bytes is None or archive_info is None:
-        return None
-    try:
-        document = json.loads(manifest_bytes.decode("utf-8"))
-    except ValueError:
-        return None
-    if not isinstance(document, dict) or document.get("format") != imageconfig.FORMAT_VERSION:
-        return None
-    expected = {"archive": archive_name(dest), "image_id": image_id, "compression": compression,
-                "size": archive_info.size}
-    if any(document.get(key) != value for key, value in expected.items()):
-        return None
-    if not isinstance(document.get("tar_size"), int):
-        return None
-    if not document.get("sha256") or (document.get("etag") and document["etag"] != archive_info.etag):
-        return None
-    return document
-
-
 class _HashingSink:
     """Counts and hashes the compressed bytes on their way to the store."""
 
@@ -482,8 +431,8 @@ class Exporter:
         source = self.resolve(client)
         result["image_id"] = source.image_id
         if source.kind != "container" and not self.params.get("force"):
-            document = current_manifest(
-                store.read_bytes(result["manifest"], self.s3_options, MANIFEST_LIMIT),
+            document = manifest.current(
+                manifest.read_bytes(self.dest, self.s3_options),
                 store.stat(self.dest, self.s3_options), self.dest, source.image_id, self.compression)
             if document is not None:
                 result.update(sha256=document["sha256"], size=document["size"])
@@ -522,11 +471,10 @@ class Exporter:
                 remove_container(client, container)
                 guardian.set("container", None)
                 container = None
-            document = manifest_document(self.dest, sha256, info, tar_size, self.compression, source, config)
-            with store.open_writer(store.manifest_location(self.dest), self.s3_options,
-                                   on_pending=lambda action: guardian.set("manifest", action)) as manifest:
-                manifest.write(json.dumps(document, indent=2, sort_keys=True).encode("utf-8") + b"\n")
-                manifest.commit()
+            document = manifest.document(self.dest, sha256, info, tar_size, self.compression, source.image_id,
+                                         config)
+            manifest.write(self.dest, document, self.s3_options,
+                           on_pending=lambda action: guardian.set("manifest", action))
         finally:
             if container is not None and source.container_id is None:
                 try:

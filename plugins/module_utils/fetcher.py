@@ -10,16 +10,11 @@ archive's sha256 or the image id in its manifest, is used without touching the a
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from urllib.parse import urlsplit
 
-from ansible_collections.droot.core.plugins.module_utils import archive, releases, store, unpack
+from ansible_collections.droot.core.plugins.module_utils import archive, manifest, releases, store, unpack
 from ansible_collections.droot.core.plugins.module_utils.common import DrootError
 
-MANIFEST_LIMIT = 1 << 20
-SHA256 = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 # max_unpacked_bytes without the option: the manifest's tar_size plus this share and slack, or,
 # without it, this multiple of the archive's size, never less than the floor.
 TAR_SIZE_MARGIN = 100
@@ -39,53 +34,15 @@ def parse_checksum(value):
     """The checksum option (``sha256:HEX`` or ``HEX``) as lower-case hex, or None when unset."""
     if value is None:
         return None
-    match = SHA256.match(value.strip())
+    match = manifest.SHA256.match(value.strip())
     if not match:
         raise FetchError("checksum %r is not a sha256: give sha256:<64 hex digits>" % value, step="options")
     return match.group(1).lower()
 
 
-def archive_name(src):
-    """The file name an archive location ends in (a URL's query string is not part of it)."""
-    path = urlsplit(src).path if "://" in src else src
-    return path.rstrip("/").rsplit("/", 1)[-1]
-
-
 def read_manifest(src, opts):
-    """The manifest next to ``src`` as a dict, or None when there is none."""
-    location = store.manifest_location(src)
-    data = store.read_bytes(location, opts, MANIFEST_LIMIT)
-    if data is None:
-        return None
-    return parse_manifest(data, location, src)
-
-
-def parse_manifest(data, location, src):
-    """The manifest ``data`` read from ``location`` as a dict with a lower-case sha256; it must
-    describe the archive ``src``."""
-    try:
-        manifest = json.loads(data.decode("utf-8"))
-    except ValueError as exc:
-        raise FetchError("the manifest %s is not valid JSON (%s): export the archive again" % (location, exc),
-                         step="manifest")
-    if not isinstance(manifest, dict) or manifest.get("format") != 1:
-        raise FetchError("the manifest %s has an unknown format: export the archive again with this "
-                         "collection's droot_export" % location, step="manifest")
-    sha = manifest.get("sha256")
-    if not isinstance(sha, str) or not SHA256.match(sha):
-        raise FetchError("the manifest %s has no valid sha256: export the archive again" % location,
-                         step="manifest")
-    manifest["sha256"] = SHA256.match(sha).group(1).lower()
-    # tar_size came after format 1's first release: a manifest without it is still valid.
-    tar_size = manifest.get("tar_size")
-    if tar_size is not None and (not isinstance(tar_size, int) or isinstance(tar_size, bool) or tar_size < 0):
-        raise FetchError("the manifest %s has an invalid tar_size %r: export the archive again" % (location, tar_size),
-                         step="manifest")
-    name = manifest.get("archive")
-    if name and name != archive_name(src):
-        raise FetchError("the manifest %s describes %s, not %s: export the archive again"
-                         % (location, name, src), step="manifest")
-    return manifest
+    """The manifest next to ``src`` as a dict, or None when there is none (manifest.read)."""
+    return manifest.read(src, opts, error=FetchError)
 
 
 class Plan:

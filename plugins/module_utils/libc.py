@@ -11,6 +11,7 @@ where the kernel lacks one, the call fails with ENOSYS, which callers test for.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import platform
 
@@ -41,6 +42,10 @@ FSMOUNT_CLOEXEC = 1
 FSCONFIG_SET_FLAG = 0
 FSCONFIG_SET_STRING = 1
 FSCONFIG_CMD_CREATE = 6
+
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+SYNC_FILE_RANGE_WRITE = 2
 
 KEYCTL_JOIN_SESSION_KEYRING = 1
 PR_SET_NAME = 15
@@ -76,6 +81,14 @@ _libc.syscall.restype = ctypes.c_long
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+# Wrappers that older C libraries lack: None there, and the functions below raise ENOSYS.
+_renameat2 = getattr(_libc, "renameat2", None)
+if _renameat2 is not None:
+    _renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+_syncfs = getattr(_libc, "syncfs", None)
+_sync_file_range = getattr(_libc, "sync_file_range", None)
+if _sync_file_range is not None:
+    _sync_file_range.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
 
 
 def mount(source, target, fstype, flags, data=None):
@@ -102,6 +115,29 @@ def set_name(name):
     """The process name that ps and /proc/PID/comm show (15 bytes at most)."""
     buffer = ctypes.create_string_buffer(name.encode()[:15])
     _check(_libc.prctl(PR_SET_NAME, ctypes.cast(buffer, ctypes.c_void_p).value, 0, 0, 0))
+
+
+def renameat2(old, new, flags):
+    """renameat2(2) on two paths; OSError(ENOSYS) where the C library lacks it."""
+    if _renameat2 is None:
+        raise OSError(errno.ENOSYS, "renameat2 is not available")
+    if _renameat2(AT_FDCWD, os.fsencode(old), AT_FDCWD, os.fsencode(new), flags) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), old, None, new)
+
+
+def syncfs(fd):
+    """syncfs(2): flush the file system holding ``fd``; OSError(ENOSYS) where the C library lacks it."""
+    if _syncfs is None:
+        raise OSError(errno.ENOSYS, "syncfs is not available")
+    _check(_syncfs(fd))
+
+
+def sync_file_range(fd, offset, nbytes, flags):
+    """sync_file_range(2); OSError(ENOSYS) where the C library lacks it."""
+    if _sync_file_range is None:
+        raise OSError(errno.ENOSYS, "sync_file_range is not available")
+    _check(_sync_file_range(fd, offset, nbytes, flags))
 
 
 def pivot_root(new_root, put_old):

@@ -49,7 +49,6 @@ binaries there unless allowed.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import json
 import os
@@ -60,7 +59,10 @@ import time
 import uuid
 
 from ansible_collections.droot.core.plugins.module_utils import libc, mountinfo, procs
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError, file_lock
+from ansible_collections.droot.core.plugins.module_utils.common import (
+    OPEN_DIR, AtomicFile, DrootError, file_lock, fsync_dir)
+# renameat2 and its flags are used (and replaced in tests) through this module.
+from ansible_collections.droot.core.plugins.module_utils.libc import RENAME_EXCHANGE, RENAME_NOREPLACE, renameat2
 
 LAYOUTS = ("releases", "replace")
 STATE_FORMAT = 1
@@ -73,13 +75,6 @@ ADOPTED = ".droot-adopted-"
 OWN_ENTRIES = (".droot", "lost+found")
 # How often a run opens the lock again when a failed run removed the lock file it waited on.
 LOCK_ATTEMPTS = 10
-
-AT_FDCWD = -100
-RENAME_NOREPLACE = 1
-RENAME_EXCHANGE = 2
-_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 class ReleaseError(DrootError):
@@ -112,23 +107,13 @@ def release_id_from_image_id(image_id):
 # System calls
 
 
-def renameat2(old, new, flags):
-    """renameat2(2) on two paths; OSError(ENOSYS) where the C library lacks it."""
-    func = getattr(_LIBC, "renameat2", None)
-    if func is None:
-        raise OSError(errno.ENOSYS, "renameat2 is not available")
-    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if func(AT_FDCWD, os.fsencode(old), AT_FDCWD, os.fsencode(new), flags) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), old, None, new)
-
-
 def syncfs(path):
     """Flush the file system holding ``path``, so a switch never points at unwritten data."""
-    fd = os.open(path, _OPEN_DIR)
+    fd = os.open(path, OPEN_DIR)
     try:
-        func = getattr(_LIBC, "syncfs", None)
-        if func is None or func(fd) != 0:
+        try:
+            libc.syncfs(fd)
+        except OSError:
             os.sync()
     finally:
         os.close(fd)
@@ -161,22 +146,10 @@ def _is_empty_dir(path):
     return os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)
 
 
-def fsync_dir(path):
-    fd = os.open(path, _OPEN_DIR)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_json(path, data):
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(tmp, path)
-    fsync_dir(os.path.dirname(path))
+    with AtomicFile(path, "%s.tmp-%d" % (path, os.getpid()), mode=0o666, exclusive=False) as writer:
+        writer.write(json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
+        writer.commit()
 
 
 def read_json(path):
@@ -220,10 +193,10 @@ def remove_tree(path):
     _allow_many_descriptors()
     parent = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(os.path.abspath(path))
-    parent_fd = os.open(parent, _OPEN_DIR)
+    parent_fd = os.open(parent, OPEN_DIR)
     try:
         try:
-            top = os.open(name, _OPEN_DIR, dir_fd=parent_fd)
+            top = os.open(name, OPEN_DIR, dir_fd=parent_fd)
         except FileNotFoundError:
             return
         top_mount = libc.mount_id(parent_fd)
@@ -273,7 +246,7 @@ def _empty_dir(top_fd, top_mount, path):
             fd, parent_fd, name, subdirs = stack[-1]
             if subdirs:
                 sub_name = subdirs.pop()
-                sub = os.open(sub_name, _OPEN_DIR, dir_fd=fd)
+                sub = os.open(sub_name, OPEN_DIR, dir_fd=fd)
                 stack.append((sub, fd, sub_name, None))
                 if libc.mount_id(sub) != top_mount:
                     raise BusyError("%s has a mount point below it (%s): stopped deleting it"
@@ -429,7 +402,7 @@ class _Target:
         except FileExistsError:
             pass
         try:
-            fd = os.open(path, _OPEN_DIR)
+            fd = os.open(path, OPEN_DIR)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                 raise ReleaseError("%s exists and is not a directory: move it away" % path)

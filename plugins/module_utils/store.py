@@ -4,8 +4,9 @@
 """Where archives live: ``s3://``, ``file://`` or a local path, and ``https://`` (read only).
 
 Readers stream; writers never leave a partial object behind: a local writer writes a hidden
-temporary file next to the destination and renames it after fsync, an S3 writer uploads a
-multipart upload with a bounded number of parts in flight and aborts it on any failure.
+temporary file next to the destination and renames it after fsync (common.AtomicFile), an S3
+writer uploads a multipart upload with a bounded number of parts in flight and aborts it on any
+failure.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError, OptionalLibrary
+from ansible_collections.droot.core.plugins.module_utils.common import AtomicFile, DrootError, OptionalLibrary
 
 BOTO3 = OptionalLibrary("boto3")
 
@@ -289,8 +290,9 @@ def open_reader(url, opts=None):
     return _ErrorMappingReader(response, url), _http_info(response)
 
 
-def read_bytes(url, opts=None, limit=1 << 20):
-    """The whole (small) object at ``url``, or None when there is none; larger than ``limit`` raises."""
+def read_bytes(url, opts, limit):
+    """The whole (small) object at ``url``, or None when there is none; larger than ``limit`` raises
+    (manifests: manifest.LIMIT)."""
     if stat(url, opts) is None:
         return None
     try:
@@ -378,11 +380,12 @@ class _LocalWriter(Writer):
         self.temp_path = os.path.join(directory, ".%s.%d.%s%s" % (
             os.path.basename(path), os.getpid(), os.urandom(4).hex(), TEMP_SUFFIX))
         try:
-            fd = os.open(self.temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            # The directory may be reached through a symlink (dest's own path is abspath, not realpath).
+            self._atomic = AtomicFile(path, self.temp_path, mode=0o644, follow_dir_symlink=True, buffering=READ_CHUNK)
         except OSError as exc:
             raise self._os_error(exc)
         self._on_pending({"kind": "file", "path": self.temp_path})
-        self._file = os.fdopen(fd, "wb", buffering=READ_CHUNK)
+        self._file = self._atomic.file
 
     def _os_error(self, exc):
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -398,29 +401,14 @@ class _LocalWriter(Writer):
 
     def _commit(self):
         try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            os.rename(self.temp_path, self.path)
-            directory = os.open(os.path.dirname(self.path), os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+            self._atomic.commit()
             st = os.stat(self.path)
         except OSError as exc:
             raise self._os_error(exc)
         return ObjectInfo(st.st_size, _local_etag(st), st.st_mtime)
 
     def _abort(self):
-        try:
-            self._file.close()
-        except OSError:
-            pass  # ENOSPC again on the final flush: the file goes anyway
-        try:
-            os.unlink(self.temp_path)
-        except FileNotFoundError:
-            pass
+        self._atomic.abort()
 
 
 def part_size(number):

@@ -25,7 +25,6 @@ so its memory grows with the number of entries, not with their depth.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import gc
 import hashlib
@@ -35,7 +34,8 @@ import stat
 import threading
 import time
 
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils import libc
+from ansible_collections.droot.core.plugins.module_utils.common import OPEN_DIR, DrootError
 
 BLOCK = 512
 PATH_MAX = 4095
@@ -49,12 +49,10 @@ CHUNK_SIZE = 4 << 20
 # Big files are handed to writeback as soon as they are written, so the disk works during the
 # extraction and the sync before the switch has less left to do.
 EARLY_WRITEBACK = 1 << 20
-SYNC_FILE_RANGE_WRITE = 2
 READ_AHEAD_CHUNKS = 8
 
 ALLOWED_XATTR_PREFIXES = (b"user.", b"trusted.", b"security.", b"system.posix_acl_")
 
-_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
 _PRIVILEGE_BITS = stat.S_ISUID | stat.S_ISGID
@@ -73,16 +71,12 @@ _TYPES = {
 }
 
 
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_SYNC_FILE_RANGE = getattr(_LIBC, "sync_file_range", None)
-if _SYNC_FILE_RANGE is not None:
-    _SYNC_FILE_RANGE.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-
-
 def start_writeback(fd):
     """Start writing a file's dirty pages without waiting (sync_file_range); best effort."""
-    if _SYNC_FILE_RANGE is not None:
-        _SYNC_FILE_RANGE(fd, 0, 0, SYNC_FILE_RANGE_WRITE)
+    try:
+        libc.sync_file_range(fd, 0, 0, libc.SYNC_FILE_RANGE_WRITE)
+    except OSError:
+        pass
 
 
 class UnpackError(DrootError):
@@ -636,7 +630,7 @@ class _DirCache:
         for index, child in enumerate(reversed(chain)):
             parent = fd
             try:
-                fd = os.open(self.names[child], _OPEN_DIR, dir_fd=parent)
+                fd = os.open(self.names[child], OPEN_DIR, dir_fd=parent)
             finally:
                 if 0 < index <= keep_from:
                     os.close(parent)
@@ -672,7 +666,7 @@ class Unpacker:
         self.allow_privileged = allow_privileged
         self.limits = limits or Limits()
         self.same_owner = os.geteuid() == 0 if same_owner is None else same_owner
-        self.root_fd = os.open(staging, _OPEN_DIR)
+        self.root_fd = os.open(staging, OPEN_DIR)
         if os.listdir(self.root_fd):
             os.close(self.root_fd)
             raise UnpackError("staging directory %s is not empty" % staging)
@@ -993,7 +987,7 @@ class Unpacker:
         now = time.time_ns()
         for dir_id in range(len(self.parents) - 1, -1, -1):
             mode, uid, gid, mtime_ns, xattrs = self.meta[dir_id] or self.implied_meta
-            fd = os.open(self.names[dir_id], _OPEN_DIR, dir_fd=self.dirs.get(self.parents[dir_id])) if dir_id \
+            fd = os.open(self.names[dir_id], OPEN_DIR, dir_fd=self.dirs.get(self.parents[dir_id])) if dir_id \
                 else os.dup(self.root_fd)
             try:
                 if self.same_owner and (uid != self.euid or gid != self.egid):

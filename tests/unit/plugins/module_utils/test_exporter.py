@@ -13,7 +13,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import archive, exporter, store
+from ansible_collections.droot.core.plugins.module_utils import archive, exporter, manifest, store
 
 IMAGE_ATTRS = {
     "Id": "sha256:" + "ab" * 32,
@@ -73,33 +73,33 @@ def test_build_log_tail_keeps_the_last_lines_and_the_error():
 
 def write(dest, data=b"archive bytes"):
     info = store.ObjectInfo(len(data), "etag-1", None)
-    document = exporter.manifest_document(dest, hashlib.sha256(data).hexdigest(), info, 10240, "zstd", source(),
-                                          source().config())
+    document = manifest.document(dest, hashlib.sha256(data).hexdigest(), info, 10240, "zstd", source().image_id,
+                                 source().config())
     return json.dumps(document).encode(), info
 
 
 def test_manifest_is_current_only_when_everything_matches():
     dest = "s3://bucket/app.tar.zst"
-    manifest, info = write(dest)
+    data, info = write(dest)
     image_id = IMAGE_ATTRS["Id"]
-    assert exporter.current_manifest(manifest, info, dest, image_id, "zstd")["archive"] == "app.tar.zst"
-    assert exporter.current_manifest(manifest, info, dest, "sha256:other", "zstd") is None
-    assert exporter.current_manifest(manifest, info, dest, image_id, "gzip") is None
-    assert exporter.current_manifest(manifest, info._replace(size=1), dest, image_id, "zstd") is None
-    assert exporter.current_manifest(manifest, info._replace(etag="rewritten"), dest, image_id, "zstd") is None
-    assert exporter.current_manifest(manifest, info, "s3://bucket/renamed.tar.zst", image_id, "zstd") is None
-    assert exporter.current_manifest(None, info, dest, image_id, "zstd") is None
-    assert exporter.current_manifest(manifest, None, dest, image_id, "zstd") is None
-    assert exporter.current_manifest(b"{not json", info, dest, image_id, "zstd") is None
+    assert manifest.current(data, info, dest, image_id, "zstd")["archive"] == "app.tar.zst"
+    assert manifest.current(data, info, dest, "sha256:other", "zstd") is None
+    assert manifest.current(data, info, dest, image_id, "gzip") is None
+    assert manifest.current(data, info._replace(size=1), dest, image_id, "zstd") is None
+    assert manifest.current(data, info._replace(etag="rewritten"), dest, image_id, "zstd") is None
+    assert manifest.current(data, info, "s3://bucket/renamed.tar.zst", image_id, "zstd") is None
+    assert manifest.current(None, info, dest, image_id, "zstd") is None
+    assert manifest.current(data, None, dest, image_id, "zstd") is None
+    assert manifest.current(b"{not json", info, dest, image_id, "zstd") is None
     # A manifest of droot_export 0.1.0, without tar_size: the archive is exported again.
-    old = json.loads(manifest)
+    old = json.loads(data)
     del old["tar_size"]
-    assert exporter.current_manifest(json.dumps(old).encode(), info, dest, image_id, "zstd") is None
+    assert manifest.current(json.dumps(old).encode(), info, dest, image_id, "zstd") is None
 
 
 def test_manifest_document_fields():
-    manifest, info = write("/srv/app.tar.zst")
-    document = json.loads(manifest)
+    data, info = write("/srv/app.tar.zst")
+    document = json.loads(data)
     assert set(document) == {"format", "archive", "sha256", "size", "tar_size", "etag", "compression", "image_id",
                              "config", "created"}
     assert document["created"].endswith("Z") and document["format"] == 1

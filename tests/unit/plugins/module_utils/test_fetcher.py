@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import fetcher, releases, store
+from ansible_collections.droot.core.plugins.module_utils import fetcher, manifest, releases, store
 from ansible_collections.droot.core.plugins.module_utils.common import DrootError
 
 DIGEST = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -143,19 +143,20 @@ def test_keep_applies_after_a_fetch_and_alone_never_after_a_switch(overrides, ex
     ("relative.tar", "relative.tar"),
 ])
 def test_archive_name_is_the_last_path_component(src, name):
-    assert fetcher.archive_name(src) == name
+    assert manifest.archive_name(src) == name
 
 
 def test_parse_manifest_normalises_the_sha256_and_keeps_the_rest():
     document = dict(format=1, archive="app.tar.zst", sha256="sha256:" + DIGEST.upper(), size=7, image_id=IMAGE_ID)
-    manifest = fetcher.parse_manifest(json.dumps(document).encode(), "s3://b/app.tar.zst.json",
-                                      "s3://b/app.tar.zst")
-    assert manifest == dict(document, sha256=DIGEST)
+    parsed = manifest.parse(json.dumps(document).encode(), "s3://b/app.tar.zst.json", "s3://b/app.tar.zst",
+                            fetcher.FetchError)
+    assert parsed == dict(document, sha256=DIGEST)
 
 
 def test_parse_manifest_without_an_archive_name_accepts_any_src():
-    manifest = fetcher.parse_manifest(json.dumps(dict(format=1, sha256=DIGEST)).encode(), "/x.json", "/renamed.tar")
-    assert manifest["sha256"] == DIGEST
+    parsed = manifest.parse(json.dumps(dict(format=1, sha256=DIGEST)).encode(), "/x.json", "/renamed.tar",
+                            fetcher.FetchError)
+    assert parsed["sha256"] == DIGEST
 
 
 @pytest.mark.parametrize("data, message", [
@@ -170,7 +171,7 @@ def test_parse_manifest_without_an_archive_name_accepts_any_src():
 ])
 def test_parse_manifest_refuses_what_it_cannot_trust(data, message):
     with pytest.raises(fetcher.FetchError, match=message) as caught:
-        fetcher.parse_manifest(data, "/srv/app.tar.zst.json", "/srv/app.tar.zst")
+        manifest.parse(data, "/srv/app.tar.zst.json", "/srv/app.tar.zst", fetcher.FetchError)
     assert caught.value.step == "manifest"
     assert "/srv/app.tar.zst.json" in str(caught.value) and "export the archive again" in str(caught.value)
 
@@ -362,11 +363,11 @@ def test_describe_names_release_path_and_sha256():
 
 def test_parse_manifest_takes_a_tar_size_and_refuses_a_bad_one():
     document = dict(format=1, sha256=DIGEST, tar_size=10240)
-    assert fetcher.parse_manifest(json.dumps(document).encode(), "/a.json", "/a")["tar_size"] == 10240
+    assert manifest.parse(json.dumps(document).encode(), "/a.json", "/a", fetcher.FetchError)["tar_size"] == 10240
     for bad in (-1, "10240", True, 1.5):
         with pytest.raises(fetcher.FetchError, match="the manifest /a.json has an invalid tar_size .*: export the "
                                                      "archive again"):
-            fetcher.parse_manifest(json.dumps(dict(document, tar_size=bad)).encode(), "/a.json", "/a")
+            manifest.parse(json.dumps(dict(document, tar_size=bad)).encode(), "/a.json", "/a", fetcher.FetchError)
 
 
 @pytest.mark.parametrize("name, least", fetcher.LIMIT_OPTIONS)
@@ -384,8 +385,8 @@ def test_the_unpacked_limit_comes_from_the_option_the_manifest_or_the_archive_si
     assert fetcher.unpacked_limit(params(), planned) == (
         (300 << 20) + (3 << 20) + (1 << 20), "by default the manifest's tar_size of 314572800 bytes plus 1% and 1 MiB")
     # A manifest of droot_export 0.1.0 has no tar_size; neither has the lack of a manifest.
-    for manifest in (dict(sha256=DIGEST), None):
-        planned.manifest = manifest
+    for document in (dict(sha256=DIGEST), None):
+        planned.manifest = document
         assert fetcher.unpacked_limit(params(), planned) == (
             64 << 20,
             "by default, without a tar_size in a manifest, 20 times the archive's 1048576 bytes, at least 64 MiB")

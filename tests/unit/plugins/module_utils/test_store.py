@@ -98,11 +98,11 @@ def test_local_etag_changes_when_the_file_is_rewritten(tmp_path):
 
 def test_read_bytes_limit_and_absence(tmp_path):
     path = tmp_path / "m.json"
-    assert store.read_bytes(str(path), limit=10) is None
+    assert store.read_bytes(str(path), None, limit=10) is None
     path.write_bytes(b"x" * 11)
     with pytest.raises(store.StoreError, match="more than"):
-        store.read_bytes(str(path), limit=10)
-    assert store.read_bytes(str(path), limit=11) == b"x" * 11
+        store.read_bytes(str(path), None, limit=10)
+    assert store.read_bytes(str(path), None, limit=11) == b"x" * 11
 
 
 def test_https_is_read_only():
