@@ -1,12 +1,12 @@
 """The jail's mount steps, on a real root in a mount namespace of the test's own (needs root)."""
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
 
 from ansible_collections.droot.core.plugins.module_utils import jail, libc, mountinfo, mounts
+from ansible_collections.droot.core.tests.unit.plugins.module_utils.forked import in_child
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root")
 
@@ -23,27 +23,6 @@ def root(tmp_path):
     source.mkdir()
     (source / "file").write_text("host data")
     return str(top), str(source)
-
-
-def _in_child(action):
-    """Run ``action`` in a forked child (the jail's steps enter namespaces); return what it returns."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        try:
-            result = {"ok": action()}
-        except BaseException as error:  # the test process must not unwind in the child
-            result = {"error": "%s: %s" % (type(error).__name__, error)}
-        os.write(write_end, json.dumps(result).encode())
-        os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
-    result = json.loads(data.decode())
-    assert "error" not in result, result.get("error")
-    return result["ok"]
 
 
 def test_mount_steps_take_descriptors_only(root, monkeypatch):
@@ -80,7 +59,7 @@ def test_mount_steps_take_descriptors_only(root, monkeypatch):
         return {"calls": calls, "mounts": the_jail.mounts.mounted, "options": inside,
                 "data": os.read(data, 100).decode()}
 
-    result = _in_child(set_up)
+    result = in_child(set_up)
     paths = [call for call in result["calls"] if call[0] == "mount"]
     assert paths == [["mount", None, "/", None, mounts.MS_REC | mounts.MS_PRIVATE]]
     assert not [call for call in result["calls"] if call[0] == "umount2"]
@@ -174,7 +153,7 @@ def test_before_linux_5_12_flags_are_set_on_the_attached_descriptor(root, monkey
             os.close(fd)
         return {"targets": [call[1] for call in calls], "flags": flags}
 
-    result = _in_child(set_up)
+    result = in_child(set_up)
     assert result["targets"][0] == "/"
     assert all(target.startswith("/proc/self/fd/") for target in result["targets"][1:])
     assert len(result["targets"]) > 10

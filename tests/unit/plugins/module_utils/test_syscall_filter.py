@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import json
 import os
 import platform
 
 import pytest
 
 from ansible_collections.droot.core.plugins.module_utils import syscall_filter
+from ansible_collections.droot.core.tests.unit.plugins.module_utils.forked import in_child
 
 pytestmark = [
     pytest.mark.skipif(syscall_filter.SECCOMP.module is None, reason="needs libseccomp's binding"),
@@ -23,30 +23,20 @@ SYS = {"chmod": 90, "open": 2, "mknod": 133, "socket": 41, "keyctl": 250, "fchmo
 
 def _in_filtered_child(kept, calls):
     """Load the filter for ``kept`` in a child, make ``calls`` [(name, args)], return their errno names."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
+    def filtered():
+        syscall_filter.build(kept).load()
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
         results = []
-        try:
-            syscall_filter.build(kept).load()
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.syscall.restype = ctypes.c_long
-            for name, args in calls:
-                value = libc.syscall(ctypes.c_long(SYS[name]), *[ctypes.c_long(a) if isinstance(a, int) else a
-                                                                 for a in args])
-                results.append(errno.errorcode.get(ctypes.get_errno(), "?") if value < 0 else "ok")
-                if value >= 0 and name in ("open", "socket"):
-                    os.close(value)
-        except BaseException as error:  # the test process must not unwind in the child
-            results = ["error: %s" % error]
-        os.write(write_end, json.dumps(results).encode())
-        os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
-    return json.loads(data.decode())
+        for name, args in calls:
+            value = libc.syscall(ctypes.c_long(SYS[name]), *[ctypes.c_long(a) if isinstance(a, int) else a
+                                                             for a in args])
+            results.append(errno.errorcode.get(ctypes.get_errno(), "?") if value < 0 else "ok")
+            if value >= 0 and name in ("open", "socket"):
+                os.close(value)
+        return results
+
+    return in_child(filtered)
 
 
 def test_no_setuid_or_setgid_file_can_be_made(tmp_path):
