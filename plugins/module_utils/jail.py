@@ -37,7 +37,7 @@ import time
 from collections import namedtuple
 
 from ansible_collections.droot.core.plugins.module_utils import (caps, imageconfig, landlock, libc, mountinfo,
-                                                                 mounts, safepath, syscall_filter, users)
+                                                                 mounts, procs, safepath, syscall_filter, users)
 from ansible_collections.droot.core.plugins.module_utils.common import DrootError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -840,7 +840,7 @@ def run_foreground(the_plan, prepared, stdin_data=None, timeout=None, table=None
             os.close(fd)
     # The jail could hand its output pipes to a host process, which would keep them open: once
     # the jail's process ends, what is left is read for a moment, not waited for.
-    ended = _pidfd(started.pid)
+    ended = procs.open_pidfd(started.pid)  # our child, not yet reaped
     try:
         (stdout, stdout_size), (stderr, stderr_size), timed_out = read_output(
             (out_r, err_r), ended, deadline, lambda: kill_jail(started.pid, the_plan.namespaces, signal.SIGKILL))
@@ -890,14 +890,6 @@ def read_output(fds, ended, deadline, kill):
                     chunks[key.fd].append(data[:OUTPUT_LIMIT - sizes[key.fd]])
                 sizes[key.fd] += len(data)
     return tuple((b"".join(chunks[fd]), sizes[fd]) for fd in fds) + (timed_out,)
-
-
-def _pidfd(pid):
-    """A pidfd of ``pid`` (readable once it ends), or None on a kernel before 5.3."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
 
 
 def kill_jail(pid, namespaces, signum):

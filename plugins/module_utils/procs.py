@@ -149,6 +149,16 @@ def pid_namespace(pid):
     return _link(str(pid), "ns/pid")
 
 
+def open_pidfd(pid):
+    """A pidfd of ``pid``, or None on a kernel before 5.3; ProcessLookupError when it is gone."""
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise
+    except (AttributeError, OSError):
+        return None
+
+
 PIDFD_SIGNAL_PROCESS_GROUP = 4  # Linux 6.9
 
 
@@ -175,11 +185,9 @@ def signal_rooted(pid, root, signum, group=False):
     """
     top = os.path.realpath(root)
     try:
-        pidfd = os.pidfd_open(pid)
+        pidfd = open_pidfd(pid)  # None: check, then signal by pid
     except ProcessLookupError:
         return False
-    except (AttributeError, OSError):  # no pidfd (Linux before 5.3): check, then signal by pid
-        pidfd = None
     try:
         if not _rooted_in(str(pid), top, _identity(top)):
             return False
