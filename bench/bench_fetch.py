@@ -105,7 +105,7 @@ def make_archives(workdir, rootfs, collections):
         os.rename(gz + ".tmp", gz)
     if not os.path.exists(zst + ".json"):
         sys.path.insert(0, collections)
-        from ansible_collections.droot.core.plugins.module_utils import archive
+        from ansible_collections.droot.core.plugins.module_utils._internal import archive
         sha = hashlib.sha256()
         tar_sha = hashlib.sha256()
 

@@ -231,8 +231,8 @@ secontext:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.droot.core.plugins.module_utils import archive, exporter, store
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError, fail_from_error
+from ansible_collections.droot.core.plugins.module_utils._internal import archive, exporter, store
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError, fail_from_error
 
 
 def main():

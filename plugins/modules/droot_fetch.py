@@ -447,8 +447,8 @@ secontext:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.droot.core.plugins.module_utils import fetcher, store
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError, fail_from_error
+from ansible_collections.droot.core.plugins.module_utils._internal import fetcher, store
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError, fail_from_error
 
 
 def main():

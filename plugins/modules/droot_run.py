@@ -433,8 +433,8 @@ from collections import namedtuple
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.droot.core.plugins.module_utils import caps, jail, jails, mounts, safepath, syscall_filter
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError, fail_from_error, printable
+from ansible_collections.droot.core.plugins.module_utils._internal import caps, jail, jails, mounts, safepath, syscall_filter
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError, fail_from_error, printable
 
 Names = namedtuple("Names", "name pidfile log_path")
 

@@ -92,8 +92,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.droot.core.plugins.module_utils import mounts
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError, fail_from_error
+from ansible_collections.droot.core.plugins.module_utils._internal import mounts
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError, fail_from_error
 
 
 def main():

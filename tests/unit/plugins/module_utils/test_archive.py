@@ -13,7 +13,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import archive
+from ansible_collections.droot.core.plugins.module_utils._internal import archive
 
 # Mixed content: incompressible, long runs and text, so every block type appears.
 PAYLOAD = os.urandom(300000) + b"\0" * 3000000 + b"droot " * 200000

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import caps
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils._internal import caps
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError
 
 
 def test_names_in_any_spelling():

@@ -13,7 +13,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import archive, exporter, manifest, store
+from ansible_collections.droot.core.plugins.module_utils._internal import archive, exporter, manifest, store
 
 IMAGE_ATTRS = {
     "Id": "sha256:" + "ab" * 32,

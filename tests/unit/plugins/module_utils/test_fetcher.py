@@ -14,8 +14,8 @@ import tarfile
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import fetcher, manifest, releases, store
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils._internal import fetcher, manifest, releases, store
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError
 
 DIGEST = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 IMAGE_ID = "sha256:" + "ab" * 32

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import imageconfig, safepath
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils._internal import imageconfig, safepath
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError
 
 ATTRS = {
     "Id": "sha256:abc",

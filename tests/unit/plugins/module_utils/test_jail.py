@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import jail, jails
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils._internal import jail, jails
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError
 
 
 def test_short_bind_forms(tmp_path):

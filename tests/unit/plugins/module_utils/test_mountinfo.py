@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ansible_collections.droot.core.plugins.module_utils import mountinfo
+from ansible_collections.droot.core.plugins.module_utils._internal import mountinfo
 
 TABLE = """\
 27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw

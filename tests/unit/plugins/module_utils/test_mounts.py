@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import jail, libc, mountinfo, mounts
+from ansible_collections.droot.core.plugins.module_utils._internal import jail, libc, mountinfo, mounts
 from ansible_collections.droot.core.tests.unit.plugins.module_utils.forked import in_child
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root")

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import releases
+from ansible_collections.droot.core.plugins.module_utils._internal import releases
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="mounts need root")

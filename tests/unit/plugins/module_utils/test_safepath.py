@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import safepath
+from ansible_collections.droot.core.plugins.module_utils._internal import safepath
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from ansible_collections.droot.core.plugins.module_utils import store
+from ansible_collections.droot.core.plugins.module_utils._internal import store
 
 
 @pytest.mark.parametrize("url, expected", [

@@ -8,7 +8,7 @@ import platform
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import syscall_filter
+from ansible_collections.droot.core.plugins.module_utils._internal import syscall_filter
 from ansible_collections.droot.core.tests.unit.plugins.module_utils.forked import in_child
 
 pytestmark = [

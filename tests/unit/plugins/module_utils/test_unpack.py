@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import archive, releases, unpack
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils._internal import archive, releases, unpack
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError
 
 ROOT = os.geteuid() == 0
 CORPUS_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "..", "integration", "targets",

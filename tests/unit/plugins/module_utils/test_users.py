@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from ansible_collections.droot.core.plugins.module_utils import safepath, users
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils._internal import safepath, users
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/sh

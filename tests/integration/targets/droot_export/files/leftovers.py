@@ -9,7 +9,7 @@ import sys
 for path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep):
     sys.path.insert(0, path)
 
-from ansible_collections.droot.core.plugins.module_utils import exporter  # noqa: E402
+from ansible_collections.droot.core.plugins.module_utils._internal import exporter  # noqa: E402
 
 client = exporter.DOCKER.module.from_env()
 for container in client.api.containers(all=True, filters={"label": exporter.OWNER_LABEL}):

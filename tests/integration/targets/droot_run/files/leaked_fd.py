@@ -9,7 +9,7 @@ import sys
 for path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep):
     sys.path.insert(0, path)
 
-from ansible_collections.droot.core.plugins.module_utils import jail  # noqa: E402
+from ansible_collections.droot.core.plugins.module_utils._internal import jail  # noqa: E402
 
 root, base = sys.argv[1], sys.argv[2]
 leaked = os.open(base, os.O_RDONLY | os.O_DIRECTORY)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from collections import OrderedDict, namedtuple
 
-from ansible_collections.droot.core.plugins.module_utils import safepath
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils._internal import safepath
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError
 
 ENV_FILE = ".drootenv"
 CONFIG_FILE = ".droot/config.json"

@@ -20,8 +20,8 @@ import stat
 import time
 from collections import namedtuple
 
-from ansible_collections.droot.core.plugins.module_utils import jail, libc, mountinfo, procs, safepath
-from ansible_collections.droot.core.plugins.module_utils.common import RUN_DIR, DrootError, file_lock, run_file
+from ansible_collections.droot.core.plugins.module_utils._internal import jail, libc, mountinfo, procs, safepath
+from ansible_collections.droot.core.plugins.module_utils._internal.common import RUN_DIR, DrootError, file_lock, run_file
 
 LOG_DIR = "/var/log/droot"
 JailError = jail.JailError

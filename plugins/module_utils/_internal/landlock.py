@@ -17,7 +17,7 @@ import ctypes
 import errno
 import os
 
-from ansible_collections.droot.core.plugins.module_utils import libc
+from ansible_collections.droot.core.plugins.module_utils._internal import libc
 
 RULE_PATH_BENEATH = 1
 CREATE_RULESET_VERSION = 1

@@ -36,9 +36,9 @@ import stat
 import time
 from collections import namedtuple
 
-from ansible_collections.droot.core.plugins.module_utils import (caps, imageconfig, landlock, libc, mountinfo,
-                                                                 mounts, procs, safepath, syscall_filter, users)
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils._internal import (
+    caps, imageconfig, landlock, libc, mountinfo, mounts, procs, safepath, syscall_filter, users)
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_COPY_FILES = ("/etc/hosts", "/etc/resolv.conf")

@@ -14,8 +14,8 @@ import json
 import re
 from urllib.parse import urlsplit
 
-from ansible_collections.droot.core.plugins.module_utils import store
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils._internal import store
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError
 
 # The manifest's own format, not config.json's (imageconfig.FORMAT_VERSION), though both are 1.
 FORMAT_VERSION = 1

@@ -24,7 +24,7 @@ from __future__ import annotations
 import errno
 import os
 
-from ansible_collections.droot.core.plugins.module_utils.common import OptionalLibrary
+from ansible_collections.droot.core.plugins.module_utils._internal.common import OptionalLibrary
 
 SECCOMP = OptionalLibrary(
     "seccomp", pip_name="seccomp (libseccomp's binding: Debian's python3-seccomp, Fedora's python3-libseccomp)")

@@ -13,7 +13,7 @@ import tarfile
 import time
 import zlib
 
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError, OptionalLibrary
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError, OptionalLibrary
 
 ZSTANDARD = OptionalLibrary("zstandard")
 

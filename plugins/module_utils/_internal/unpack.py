@@ -34,8 +34,8 @@ import stat
 import threading
 import time
 
-from ansible_collections.droot.core.plugins.module_utils import libc
-from ansible_collections.droot.core.plugins.module_utils.common import OPEN_DIR, DrootError
+from ansible_collections.droot.core.plugins.module_utils._internal import libc
+from ansible_collections.droot.core.plugins.module_utils._internal.common import OPEN_DIR, DrootError
 
 BLOCK = 512
 PATH_MAX = 4095

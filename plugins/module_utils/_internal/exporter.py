@@ -19,8 +19,8 @@ import os
 import signal
 import time
 
-from ansible_collections.droot.core.plugins.module_utils import archive, imageconfig, manifest, store
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError, OptionalLibrary
+from ansible_collections.droot.core.plugins.module_utils._internal import archive, imageconfig, manifest, store
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError, OptionalLibrary
 
 DOCKER = OptionalLibrary("docker")
 

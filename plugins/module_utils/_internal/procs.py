@@ -15,7 +15,7 @@ import os
 import signal
 from collections import namedtuple
 
-from ansible_collections.droot.core.plugins.module_utils.mountinfo import is_within
+from ansible_collections.droot.core.plugins.module_utils._internal.mountinfo import is_within
 
 ProcessUse = namedtuple("ProcessUse", "pid comm how")
 

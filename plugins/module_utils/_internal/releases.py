@@ -58,11 +58,11 @@ import stat
 import time
 import uuid
 
-from ansible_collections.droot.core.plugins.module_utils import libc, mountinfo, procs
-from ansible_collections.droot.core.plugins.module_utils.common import (
+from ansible_collections.droot.core.plugins.module_utils._internal import libc, mountinfo, procs
+from ansible_collections.droot.core.plugins.module_utils._internal.common import (
     OPEN_DIR, AtomicFile, DrootError, file_lock, fsync_dir)
 # renameat2 and its flags are used (and replaced in tests) through this module.
-from ansible_collections.droot.core.plugins.module_utils.libc import RENAME_EXCHANGE, RENAME_NOREPLACE, renameat2
+from ansible_collections.droot.core.plugins.module_utils._internal.libc import RENAME_EXCHANGE, RENAME_NOREPLACE, renameat2
 
 LAYOUTS = ("releases", "replace")
 STATE_FORMAT = 1

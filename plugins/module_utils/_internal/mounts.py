@@ -24,8 +24,8 @@ import os
 import stat
 import time
 
-from ansible_collections.droot.core.plugins.module_utils import libc, mountinfo, procs, safepath
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError, run_file
+from ansible_collections.droot.core.plugins.module_utils._internal import libc, mountinfo, procs, safepath
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError, run_file
 
 ATTR_RDONLY = 0x1
 ATTR_NOSUID = 0x2

@@ -23,8 +23,8 @@ import errno
 import os
 import stat
 
-from ansible_collections.droot.core.plugins.module_utils import libc
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils._internal import libc
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError
 
 MAX_SYMLINKS = 40
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.droot.core.plugins.module_utils import archive, manifest, releases, store, unpack
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils._internal import archive, manifest, releases, store, unpack
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError
 
 # max_unpacked_bytes without the option: the manifest's tar_size plus this share and slack, or,
 # without it, this multiple of the archive's size, never less than the floor.

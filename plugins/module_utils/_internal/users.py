@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 from collections import namedtuple
 
-from ansible_collections.droot.core.plugins.module_utils import safepath
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError
+from ansible_collections.droot.core.plugins.module_utils._internal import safepath
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError
 
 Identity = namedtuple("Identity", "uid gid groups name home shell")
 PasswdEntry = namedtuple("PasswdEntry", "name uid gid home shell")

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.droot.core.plugins.module_utils.common import AtomicFile, DrootError, OptionalLibrary
+from ansible_collections.droot.core.plugins.module_utils._internal.common import AtomicFile, DrootError, OptionalLibrary
 
 BOTO3 = OptionalLibrary("boto3")
 

@@ -9,8 +9,8 @@ PR_CAP_AMBIENT, so the ambient set is raised with a direct prctl(2) call.
 
 from __future__ import annotations
 
-from ansible_collections.droot.core.plugins.module_utils import libc
-from ansible_collections.droot.core.plugins.module_utils.common import DrootError, OptionalLibrary
+from ansible_collections.droot.core.plugins.module_utils._internal import libc
+from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError, OptionalLibrary
 
 PRCTL = OptionalLibrary("prctl", pip_name="python-prctl")
 
