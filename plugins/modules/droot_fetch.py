@@ -49,16 +49,15 @@ description:
     even when its bytes differ (the same image exported again, with other settings or by another
     engine, need not give the same bytes), and the task switches to that release unless it is active
     already or O(switch=false).
-  - Modes, with O(layout=releases) - O(src) fetches (and switches to) a release; O(rollback=true)
-    switches back to the previous release (or to O(release)); O(release) without O(src) switches to
-    that release on disk; with neither O(src), O(release) nor O(rollback), the task only applies
-    O(keep). O(switch=false) leaves C(current) where it is in every mode, so that the caller can
-    stop the running release first and switch afterwards with O(release).
-  - The activation history in the bookkeeping directory (never file mtimes) gives the previous
-    release - the most recently active release that still exists, skipping releases that a rollback
-    switched away from. A rollback marks the release it leaves as rolled back, so a second rollback
-    walks further back instead of returning to it; activating a marked release again (a switch with
-    O(release), a fetch of it) clears its mark.
+  - With O(layout=releases) the task unpacks the release into C(dest/releases/<id>), switches C(current) to it
+    (unless O(switch=false)) and prunes to O(keep) releases, so that one task deploys; switching between the
+    releases on disk, rolling back, pruning and removing are M(droot.core.droot_release)'s, and
+    M(droot.core.droot_info) lists them. Both go through the same bookkeeping and the same code as this module.
+  - The activation history in the bookkeeping directory (never file mtimes) gives the previous release;
+    releases rolled back from rank after all others for O(keep) (see M(droot.core.droot_release)).
+  - Deprecated - the forms without O(src) (O(release) alone to switch, O(rollback=true), O(keep) alone to prune)
+    still work as M(droot.core.droot_release) with C(state=switched), C(rolled_back) and C(pruned), with a
+    deprecation warning; they will be removed in 0.3.0.
   - The parent directories of O(dest) are created when missing (mode 0755). A task that fails removes
     the directories it created (the parents of O(dest) included), so a failed first fetch leaves
     nothing behind.
@@ -103,8 +102,8 @@ options:
     description:
       - The archive - C(s3://BUCKET/KEY), a local path or C(file:///PATH), or an C(https://) URL.
       - Its manifest is looked up at C(<src>.json).
-      - Required with O(layout=replace). With O(layout=releases), omit it to switch to a release on disk
-        (O(release), O(rollback)) or only to prune (O(keep)).
+      - Required with O(layout=replace). Omitting it with O(layout=releases) is deprecated (see
+        M(droot.core.droot_release)).
     type: str
   dest:
     description:
@@ -130,18 +129,15 @@ options:
     description:
       - The release name. Defaults to the first 12 hex digits of the manifest's image id (the same on
         every host), else of O(checksum), else of the archive's sha256 (known after the download).
-      - With O(rollback=true), the release to switch to instead of the previous one.
-      - Without O(src) and O(rollback), the release on disk to switch to (or, with O(switch=false), only
-        to check and report); a switch with O(release) marks nothing as rolled back.
+      - Deprecated - with O(rollback=true), the release to switch to instead of the previous one; without
+        O(src), the release on disk to switch to (M(droot.core.droot_release) C(state=switched)).
       - 1 to 128 letters, digits, C(.), C(_), C(+) or C(-), starting with a letter or digit.
     type: str
   rollback:
     description:
-      - Switch C(current) back to the previous release (or to O(release)) without downloading
-        anything. Needs O(layout=releases).
-      - The release switched away from is kept on disk and marked as rolled back - it is skipped when
-        the previous release is chosen and ranks after the releases that were not rolled back for
-        O(keep).
+      - Deprecated, use M(droot.core.droot_release) C(state=rolled_back) - switch C(current) back to the
+        previous release (or to O(release)) without downloading anything, marking the release it leaves
+        as rolled back. Needs O(layout=releases).
     type: bool
     default: false
   switch:
@@ -149,8 +145,7 @@ options:
       - Whether to point C(current) at the release the task fetched or selected.
       - With V(false) the release is unpacked and recorded (or checked, when on disk already) but
         C(current) stays where it is; RV(release) and RV(path) name the release and RV(current) the
-        release still active. A later task switches with O(release) (or O(rollback=true) to mark the
-        release it leaves as rolled back).
+        release still active. A later M(droot.core.droot_release) task switches to it.
       - V(false) needs O(layout=releases).
     type: bool
     default: true
@@ -162,8 +157,8 @@ options:
   keep:
     description:
       - How many releases to keep with O(layout=releases), counting the active one; C(0) keeps all.
-      - Applied after a fetch from O(src), and on its own when neither O(src), O(release) nor
-        O(rollback) is given; a rollback or a switch with O(release) deletes nothing.
+      - Applied after a fetch from O(src), as M(droot.core.droot_release) C(state=pruned) applies it (and, deprecated,
+        on its own when neither O(src), O(release) nor O(rollback) is given).
       - Releases are ranked most recently active first; releases rolled back from rank after all
         others, so they never take the place of a good release, and releases never activated rank
         last in their group.
@@ -275,6 +270,8 @@ notes:
     followed while extracting, so only members written through it are refused.
 seealso:
   - module: droot.core.droot_export
+  - module: droot.core.droot_release
+  - module: droot.core.droot_info
   - module: droot.core.droot_run
 """
 
@@ -302,19 +299,10 @@ EXAMPLES = r"""
   register: fetched
 
 - name: Switch to it once the old one is stopped
-  droot.core.droot_fetch:
+  droot.core.droot_release:
     dest: /var/containers/app
+    state: switched
     release: "{{ fetched.release }}"
-
-- name: Roll back to the previous release, marking the one it leaves as rolled back
-  droot.core.droot_fetch:
-    dest: /var/containers/app
-    rollback: true
-
-- name: Only prune, keeping 3 releases
-  droot.core.droot_fetch:
-    dest: /var/containers/app
-    keep: 3
 """
 
 RETURN = r"""
@@ -343,12 +331,12 @@ releases:
   description:
     - The releases on disk after the task, in the order O(keep) ranks them - most recently active
       first, releases rolled back from after the others.
-  returned: with O(layout=releases)
+  returned: success
   type: list
   elements: str
 rolled_back:
   description: Releases on disk that a rollback switched away from; they are never chosen as the previous release.
-  returned: with O(layout=releases)
+  returned: success
   type: list
   elements: str
 sha256:
@@ -477,7 +465,8 @@ def main():
     argument_spec.update(store.S3_ARGUMENT_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     try:
-        fetch = fetcher.Fetcher(module.params, check_mode=module.check_mode, diff=module._diff, warn=module.warn)
+        fetch = fetcher.Fetcher(module.params, check_mode=module.check_mode, diff=module._diff, warn=module.warn,
+                                deprecate=lambda msg: module.deprecate(msg, version="0.3.0", collection_name="droot.core"))
         if fetch.reads_s3():
             store.BOTO3.require(module, reason="to read s3:// locations")
         result = fetch.run()

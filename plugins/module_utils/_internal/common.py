@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: droot.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pieces every droot.core module shares: the error type and optional-library checks."""
+"""Pieces every droot.core module shares: the error type, optional-library checks, file locks, the atomic
+file writer and the files in /run/droot."""
 
 from __future__ import annotations
 
@@ -129,14 +130,17 @@ class AtomicFile:
 
     ``exclusive``: the temporary file must not exist (O_EXCL), else one left over is truncated.
     ``follow_dir_symlink``: the directory is fsynced even when its path is a symlink.
+    ``dir_fd``: both paths are names in that directory (opened and checked by the caller).
     """
 
-    def __init__(self, path, temp_path, mode=0o644, exclusive=True, follow_dir_symlink=False, buffering=-1):
+    def __init__(self, path, temp_path, mode=0o644, exclusive=True, follow_dir_symlink=False, buffering=-1,
+                 dir_fd=None):
         self.path = path
         self.temp_path = temp_path
+        self.dir_fd = dir_fd
         self._follow_dir_symlink = follow_dir_symlink
         flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
-        self.file = os.fdopen(os.open(temp_path, flags, mode), "wb", buffering=buffering)
+        self.file = os.fdopen(os.open(temp_path, flags, mode, dir_fd=dir_fd), "wb", buffering=buffering)
 
     def __enter__(self):
         return self
@@ -152,8 +156,16 @@ class AtomicFile:
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
-        os.rename(self.temp_path, self.path)
-        fsync_dir(os.path.dirname(self.path), follow_symlinks=self._follow_dir_symlink)
+        os.rename(self.temp_path, self.path, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+        if self.dir_fd is None:
+            fsync_dir(os.path.dirname(self.path), follow_symlinks=self._follow_dir_symlink)
+        else:
+            # dir_fd may be an O_PATH descriptor (safepath's), which fsync refuses with EBADF
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.dir_fd)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def abort(self):
         try:
@@ -161,6 +173,6 @@ class AtomicFile:
         except OSError:
             pass  # ENOSPC again on the final flush: the file goes anyway
         try:
-            os.unlink(self.temp_path)
+            os.unlink(self.temp_path, dir_fd=self.dir_fd)
         except FileNotFoundError:
             pass

@@ -1,18 +1,20 @@
 # -*- coding: utf-8 -*-
 # Copyright: droot.core contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""droot_fetch's logic: read the manifest, plan, then download -> unpack -> switch -> prune.
+"""droot_fetch's logic: read the manifest, plan, then download -> unpack -> install -> switch -> prune.
 
-Everything is decided (``plan_task``) before anything is written or downloaded, so that check
-mode reports from the same plan a run carries out. A release already on the host, found by the
-archive's sha256 or the image id in its manifest, is used without touching the archive.
+The fetch is decided (``plan_fetch``) before anything is written or downloaded; installing,
+switching and pruning go through releases.Executor, which check mode runs dry: one path for both.
+A release already on the host, found by the archive's sha256 or the image id in its manifest, is
+used without touching the archive.
 """
 
 from __future__ import annotations
 
 import os
 
-from ansible_collections.droot.core.plugins.module_utils._internal import archive, manifest, releases, store, unpack
+from ansible_collections.droot.core.plugins.module_utils._internal import (
+    archive, manifest, releaser, releases, store, unpack)
 from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError
 
 # max_unpacked_bytes without the option: the manifest's tar_size plus this share and slack, or,
@@ -51,7 +53,6 @@ class Plan:
     def __init__(self):
         self.release = None           # the release fetched, switched to or kept; None: named after the download
         self.action = "none"          # "none", "switch" (to a release on disk) or "fetch"
-        self.rolled_back_from = None  # the release a rollback leaves, marked as rolled back
         self.sha256 = None            # the expected sha256, when known
         self.size = None
         self.object = None
@@ -68,15 +69,10 @@ def find_object(src, opts, check_mode=False):
     return info
 
 
-def require_release(target, release_id, step):
-    if not target.exists(release_id):
-        raise FetchError("release %s does not exist in %s: available are %s"
-                         % (release_id, target.releases_dir, ", ".join(target.releases()) or "none"), step=step)
-
-
-def plan_fetch(params, target, state, current, opts, check_mode=False):
+def plan_fetch(params, executor, opts, check_mode=False):
     """A fetch from ``src``; a release already on the host is used without touching the archive."""
     plan = Plan()
+    current = executor.current
     src = params["src"]
     plan.manifest = read_manifest(src, opts)
     checksum = parse_checksum(params["checksum"])
@@ -112,17 +108,15 @@ def plan_fetch(params, target, state, current, opts, check_mode=False):
         return (plan.object is not None and info.get("source") == src and plan.object.etag is not None
                 and info.get("etag") == plan.object.etag and info.get("size") == plan.object.size)
 
-    recorded = state["releases"]
+    recorded = executor.state["releases"]
     if current is not None and plan.release in (None, current) and same(recorded.get(current)):
         plan.release = current
         return plan
-    if target.layout == "releases":
-        candidates = [plan.release] if plan.release is not None else sorted(recorded)
-        for release_id in candidates:
-            if target.exists(release_id) and same(recorded.get(release_id)):
-                plan.release = release_id
-                plan.action = "switch"
-                return plan
+    for release_id in [plan.release] if plan.release is not None else sorted(recorded):
+        if executor.exists(release_id) and same(recorded.get(release_id)):
+            plan.release = release_id
+            plan.action = "switch"
+            return plan
     if not looked_up:
         plan.object = find_object(src, opts, check_mode)
     plan.action = "fetch"
@@ -132,31 +126,6 @@ def plan_fetch(params, target, state, current, opts, check_mode=False):
     if plan.size is not None and plan.object.size is not None and plan.size != plan.object.size:
         raise FetchError("%s is %d bytes but its manifest says %d: the archive was changed or is being "
                          "rewritten; export it again" % (src, plan.object.size, plan.size), step="manifest")
-    return plan
-
-
-def plan_task(params, target, state, current, opts, check_mode=False):
-    """The plan of each mode: a fetch (src), a rollback, a switch to a release on disk (release
-    without src), or only keep (neither)."""
-    if params["src"] and not params["rollback"]:
-        return plan_fetch(params, target, state, current, opts, check_mode)
-    plan = Plan()
-    if params["rollback"]:
-        plan.release = params["release"] or target.previous(state, current)
-        if plan.release is None:
-            skipped = [r for r in state["rolled_back"] if target.exists(r) and r != current]
-            raise FetchError("there is no previous release to roll back to in %s%s" % (
-                target.releases_dir, (" (releases rolled back from are skipped: %s; name one with release)"
-                                      % ", ".join(skipped)) if skipped else ""), step="rollback")
-        require_release(target, plan.release, "rollback")
-        plan.rolled_back_from = current
-    elif params["release"]:
-        plan.release = params["release"]
-        require_release(target, plan.release, "switch")
-    else:
-        plan.release = current
-    if plan.release != current:
-        plan.action = "switch"
     return plan
 
 
@@ -191,7 +160,7 @@ def download(params, target, plan, opts):
     holder = {}
     bounds = limits(params, plan)
     # releases/ is root's only; a replace dest lies where host users may reach it.
-    allow_privileged = target.layout == "releases" or params["allow_privileged_files"]
+    allow_privileged = target.private_roots or params["allow_privileged_files"]
 
     def open_stream():
         raw, info = store.open_reader(src, opts)
@@ -232,15 +201,13 @@ def download(params, target, plan, opts):
     return staging, sha256, hashing.size, stats
 
 
-def describe(release, path, sha256):
-    if release is None:
-        return "(none)\n"
-    return "release: %s\npath: %s\nsha256: %s\n" % (release, path, sha256 or "unknown")
-
-
-def prunes(params):
-    """keep applies after a fetch and on its own; a rollback or a switch by name deletes nothing."""
-    return params["layout"] == "releases" and not params["rollback"] and (params["src"] or not params["release"])
+def deprecated_state(params):
+    """The droot_release state that droot_fetch without src (or with rollback) stands for, or None."""
+    if params["rollback"]:
+        return "rolled_back"
+    if params["src"]:
+        return None
+    return "switched" if params["release"] else "pruned"
 
 
 def check_options(params):
@@ -248,16 +215,10 @@ def check_options(params):
         raise FetchError("droot_fetch runs as uid %d, not as root, so it cannot give the files the owners the archive "
                          "gives them: add become: true to the task, or set keep_owners: false to unpack every file "
                          "as this user" % os.geteuid(), step="privileges")
-    if params["adopt"] and (not params["src"] or params["rollback"]):
+    fetching = deprecated_state(params) is None
+    if params["adopt"] and not fetching:
         raise FetchError("adopt needs src: a fetch adopts dest as it unpacks a release there", step="options")
-    if params["rollback"] and params["layout"] != "releases":
-        raise FetchError("rollback needs layout releases: a replace layout keeps no old trees", step="options")
-    if params["layout"] == "replace" and not params["src"]:
-        raise FetchError("src is required with layout replace: without it droot_fetch switches between or "
-                         "prunes releases, which needs layout releases", step="options")
-    if params["layout"] == "replace" and not params["switch"]:
-        raise FetchError("switch=false needs layout releases: with layout replace dest is the root itself",
-                         step="options")
+    releases.layout_class(params["layout"]).check_request(fetching, params["rollback"], params["switch"])
     if params["keep"] < 0:
         raise FetchError("keep must be 0 (keep all) or more", step="options")
     for name, least in LIMIT_OPTIONS:
@@ -268,14 +229,16 @@ def check_options(params):
 
 
 class Fetcher:
-    """One droot_fetch task: ``run()`` returns the module result; ``warn`` takes warnings."""
+    """One droot_fetch task: ``run()`` returns the module result; ``warn`` takes warnings and
+    ``deprecate`` the deprecation of the forms without src."""
 
-    def __init__(self, params, check_mode=False, diff=False, warn=None):
+    def __init__(self, params, check_mode=False, diff=False, warn=None, deprecate=None):
         check_options(params)  # bad options fail before the module checks for boto3
         self.params = params
         self.check_mode = check_mode
         self.diff = diff
         self.warn = warn
+        self.deprecate = deprecate
 
     def reads_s3(self):
         """Whether the task reads an s3:// src (a rollback never reads src)."""
@@ -283,86 +246,61 @@ class Fetcher:
 
     def run(self):
         params = self.params
-        opts = store.S3Options.from_params(params)
         target = releases.open_target(params["dest"], params["layout"], self.warn)
         # Before anything is made in a dest that is not droot's, and again under the lock.
         target.check_foreign(params["adopt"])
         if self.check_mode:
-            return self.plan_only(target, opts)
+            return self.execute(target)
         with target.locked(params["lock_timeout"]):
             target.check_foreign(params["adopt"])
             target.recover()
-            state = target.load_state()
-            before = target.current()
-            plan = plan_task(params, target, state, before, opts)
-            result = dict(changed=bool(target.corrected), downloaded=False, removed=[], kept_busy=[], kept_old=None,
-                          adopted=None)
-            if plan.action == "fetch":
-                self.warn_unpacking(target)
-                staging, sha256, size, stats = download(params, target, plan, opts)
-                if stats["skipped_devices"]:
-                    target.warn("skipped the %d device nodes under /dev in the archive: the jail mounts a /dev of its "
-                                "own; set allow_devices: true to keep them" % stats["skipped_devices"])
-                plan.release = plan.release or sha256[:12]
-                releases.check_release_id(plan.release)
-                info = dict(sha256=sha256, size=size, source=params["src"], etag=plan.object.etag,
-                            image_id=(plan.manifest or {}).get("image_id"))
-                if target.layout == "releases":
-                    target.install(staging, plan.release)
-                    state["releases"][plan.release] = info
-                else:
-                    result["kept_old"] = target.install(staging, plan.release, state, params["if_busy"])
-                    state["releases"] = {plan.release: info}
-                result.update(changed=True, downloaded=True, stats=stats, adopted=target.adopted)
-            switching = plan.action != "none" and params["switch"] and target.layout == "releases"
-            if switching:
-                target.activate(state, plan.release, plan.rolled_back_from)
-                result["changed"] = True
-            if prunes(params):
-                result["removed"], result["kept_busy"] = target.prune(state, params["keep"], protect=[plan.release])
-                result["changed"] = result["changed"] or bool(result["removed"])
-            if result["changed"]:
-                target.save_state(state)
-            after = target.current()
-            return self.report(target, state, plan, before, after, result)
+            return self.execute(target)
 
-    def plan_only(self, target, opts):
-        """Check mode: decide without locking, writing or downloading; report what a run would do."""
+    def execute(self, target):
+        """The task on ``target``: carried out, or in check mode run dry through the same steps."""
         params = self.params
-        state = target.load_state()
-        before = target.current()
-        plan = plan_task(params, target, state, before, opts, check_mode=True)
-        after = before
-        fetching = plan.action == "fetch"
+        executor = releases.Executor(target, target.load_state(), dry_run=self.check_mode)
+        state = deprecated_state(params)
+        if state is not None:
+            if self.deprecate:
+                self.deprecate("droot_fetch without src, or with rollback, is deprecated: use droot.core.droot_release "
+                               "with state=%s" % state)
+            release = releaser.apply(executor, state, params["release"], params["keep"], params["switch"])
+            return self.report(executor, release, Plan())
+        plan = plan_fetch(params, executor, store.S3Options.from_params(params), self.check_mode)
+        stats = None
+        if plan.action == "fetch":
+            stats = self.fetch(target, executor, plan)
+        if params["switch"]:
+            executor.switch(plan.release)
+        executor.prune(params["keep"], protect=[plan.release] if plan.release else [])
+        return self.report(executor, plan.release, plan, stats)
+
+    def fetch(self, target, executor, plan):
+        """Download and install the release (in check mode only record it); returns the unpack stats."""
+        params = self.params
+        self.warn_unpacking(target)
         if plan.unexported:
             target.notes.append("there is no archive at %s yet: a run downloads it once it is there" % params["src"])
-        if fetching:
-            self.warn_unpacking(target)
-        too_open = target.too_open()
-        for path, mode, uid in too_open:
-            target.warn("%s is mode %04o, owner uid %d: a run corrects it to 0700, %s"
-                        % (path, mode, uid, releases.PRIVATE_WHY))
-        result = dict(changed=fetching or bool(too_open), downloaded=fetching, removed=[], kept_busy=[], kept_old=None,
-                      adopted=None)
-        if target.adopting:
-            result["adopted"] = target.adoption_path()
-            target.notes.append("a run moves what %s holds, which droot did not put there, to %s"
-                                % (target.dest, result["adopted"]))
-        if fetching and target.layout == "replace":
-            after = plan.release
-        new = [plan.release] if fetching and plan.release else []
-        if target.layout == "releases":
-            if plan.action != "none" and params["switch"]:
-                after = plan.release
-                releases.record_activation(state, plan.release, plan.rolled_back_from)
-                result["changed"] = True
-            if prunes(params):
-                result["removed"], result["kept_busy"] = target.would_prune(
-                    state, params["keep"], protect=[plan.release], current=after, extra=new)
-                result["changed"] = result["changed"] or bool(result["removed"])
-                for release_id in result["removed"]:
-                    releases.forget(state, release_id)
-        return self.report(target, state, plan, before, after, result, would_fetch=new)
+        info = dict(sha256=plan.sha256, size=plan.size if plan.size is not None else getattr(plan.object, "size", None),
+                    source=params["src"], etag=getattr(plan.object, "etag", None),
+                    image_id=(plan.manifest or {}).get("image_id"))
+        if self.check_mode:
+            executor.install(None, plan.release, info, params["if_busy"])
+            return None
+        staging, sha256, size, stats = download(params, target, plan, store.S3Options.from_params(params))
+        if stats["skipped_devices"]:
+            target.warn("skipped the %d device nodes under /dev in the archive: the jail mounts a /dev of its "
+                        "own; set allow_devices: true to keep them" % stats["skipped_devices"])
+        plan.release = plan.release or sha256[:12]
+        info.update(sha256=sha256, size=size)
+        try:
+            executor.install(staging, plan.release, info, params["if_busy"])
+        except BaseException:
+            if os.path.lexists(staging):
+                target.discard(staging)
+            raise
+        return stats
 
     def warn_unpacking(self, target):
         """keep_owners=false: say whose the files are (the same in check mode, before a run)."""
@@ -370,29 +308,19 @@ class Fetcher:
             target.warn("keep_owners is false: every file unpacked belongs to uid %d, whatever its owner in the archive, "
                         "so the root is fit only for that user" % os.geteuid())
 
-    def report(self, target, state, plan, before, after, result, would_fetch=()):
+    def report(self, executor, release, plan, stats=None):
         """The result: the task's release, the active release before and after, the releases left."""
-        release = plan.release
+        executor.commit()
+        result = executor.result(release)
         fetching = plan.action == "fetch"
-        info = state["releases"].get(release or "", {})
-        sha256 = info.get("sha256") or (plan.sha256 if fetching else None)
-        if target.layout == "releases":
-            def path_of(release_id):
-                return target.path_of(release_id) if release_id else None
-            on_disk = target.ranked(state, would_fetch)
-            result.update(releases=[r for r in on_disk if r not in result["removed"]],
-                          rolled_back=[r for r in state["rolled_back"] if r in on_disk])
-        else:
-            def path_of(release_id):
-                return target.dest if release_id else None
-        result.update(release=release, path=path_of(release), previous=before, current=after, sha256=sha256,
-                      archive_size=info.get("size", plan.size if fetching else None), notes=target.notes)
+        info = executor.state["releases"].get(release or "") or {}
+        result.update(downloaded=fetching, kept_old=executor.kept_old, adopted=executor.adopted,
+                      sha256=result["sha256"] or (plan.sha256 if fetching else None),
+                      archive_size=info.get("size", plan.size if fetching else None))
+        if stats is not None:
+            result["stats"] = stats
         if result["changed"] and self.diff:
-            after_name = after
-            if after is None and fetching and self.params["switch"]:
-                after_name = "(named after the archive's sha256)"
-            result["diff"] = dict(
-                before=describe(before, path_of(before), state["releases"].get(before or "", {}).get("sha256")),
-                after=describe(after_name, path_of(after),
-                               sha256 if after == release else state["releases"].get(after or "", {}).get("sha256")))
+            # Only a release fetched and switched to may be current without a name yet (a dry run's).
+            result["diff"] = executor.diff("(named after the archive's sha256)" if fetching and self.params["switch"]
+                                           else None)
         return result

@@ -21,7 +21,8 @@ import time
 from collections import namedtuple
 
 from ansible_collections.droot.core.plugins.module_utils._internal import jail, libc, mountinfo, procs, safepath
-from ansible_collections.droot.core.plugins.module_utils._internal.common import RUN_DIR, DrootError, file_lock, run_file
+from ansible_collections.droot.core.plugins.module_utils._internal.common import (
+    RUN_DIR, AtomicFile, DrootError, file_lock, run_file)
 
 LOG_DIR = "/var/log/droot"
 JailError = jail.JailError
@@ -143,12 +144,9 @@ def _write_outside_root(path, text, root, what):
     check_outside_root(path, root, what)
     dir_fd, name = _host_dir(path, what)
     try:
-        temporary = "%s.%d.tmp" % (name, os.getpid())
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                     dir_fd=dir_fd)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        with AtomicFile(name, "%s.%d.tmp" % (name, os.getpid()), dir_fd=dir_fd) as writer:
+            writer.write(text.encode("utf-8"))
+            writer.commit()
     finally:
         os.close(dir_fd)
 
@@ -204,6 +202,50 @@ def recorded_jail(name):
 
 def forget(name):
     _unlink(_record_path(name))
+
+
+def recorded_jails():
+    """``{pid: name}`` of every live jail that a record in RUN_DIR names."""
+    try:
+        names = os.listdir(RUN_DIR)
+    except FileNotFoundError:
+        return {}
+    found = {}
+    for entry in names:
+        if entry.endswith(".jail"):
+            record = recorded_jail(entry[:-len(".jail")])
+            if record is not None:
+                found[record.pid] = entry[:-len(".jail")]
+    return found
+
+
+Jail = namedtuple("Jail", "name init_pid app_pid uid gid command pids")
+
+
+def jails_in(root, names=None):
+    """The live jails rooted in ``root``: one per PID namespace, or one for the processes of jails
+    that share the host's (upstream's mode). ``names`` is recorded_jails(), read once for many roots.
+
+    The init is the process that is pid 1 of its namespace (None in the shared mode); the app is its
+    child, or in the shared mode the process whose parent is outside the root.
+    """
+    names = recorded_jails() if names is None else names
+    groups = {}
+    for pid in running_pids(root):
+        groups.setdefault(procs.pid_namespace(pid), []).append(pid)
+    found = []
+    for pids in groups.values():
+        init = next((pid for pid in pids if procs.namespace_pid(pid) == 1), None)
+        parents = {pid: procs.parent_pid(pid) for pid in pids}
+        if init is not None:
+            apps = [pid for pid in pids if parents[pid] == init]
+        else:
+            apps = [pid for pid in pids if parents[pid] not in parents]
+        app = apps[0] if apps else None
+        ids = procs.real_ids(app) if app is not None else None
+        found.append(Jail(names.get(init) or names.get(app), init, app, ids[0] if ids else None,
+                          ids[1] if ids else None, procs.command_line(app) if app is not None else None, pids))
+    return sorted(found, key=lambda jail: jail.pids[0])
 
 
 # ---------------------------------------------------------------------------------------------

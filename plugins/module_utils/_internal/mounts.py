@@ -25,7 +25,7 @@ import stat
 import time
 
 from ansible_collections.droot.core.plugins.module_utils._internal import libc, mountinfo, procs, safepath
-from ansible_collections.droot.core.plugins.module_utils._internal.common import DrootError, run_file
+from ansible_collections.droot.core.plugins.module_utils._internal.common import AtomicFile, DrootError, run_file
 
 ATTR_RDONLY = 0x1
 ATTR_NOSUID = 0x2
@@ -469,11 +469,9 @@ def _root_record(root):
 
 def _write_root_record(root, entry):
     path = _root_record(root)
-    temporary = "%s.%d.tmp" % (path, os.getpid())
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write("%d %d\n" % (entry.mount_id, entry.parent_id))
-    os.rename(temporary, path)
+    with AtomicFile(path, "%s.%d.tmp" % (path, os.getpid()), mode=0o600) as writer:
+        writer.write(b"%d %d\n" % (entry.mount_id, entry.parent_id))
+        writer.commit()
 
 
 def _remove_root_record(root):

@@ -203,3 +203,35 @@ def signal_rooted(pid, root, signum, group=False):
     finally:
         if pidfd is not None:
             os.close(pidfd)
+
+
+def parent_pid(pid):
+    """The parent of ``pid`` (field 4 of /proc/PID/stat), or None if it is gone."""
+    try:
+        with open(os.path.join(PROC, str(pid), "stat"), encoding="ascii", errors="replace") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def real_ids(pid):
+    """``(uid, gid)`` of ``pid`` (the real ids of /proc/PID/status), or None if it is gone."""
+    ids = {}
+    try:
+        with open(os.path.join(PROC, str(pid), "status"), encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith(("Uid:", "Gid:")):
+                    ids[line[:3]] = int(line.split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return (ids["Uid"], ids["Gid"]) if len(ids) == 2 else None
+
+
+def command_line(pid):
+    """The arguments of ``pid`` as it was started (its own to rewrite), or None if it is gone."""
+    try:
+        with open(os.path.join(PROC, str(pid), "cmdline"), "rb") as handle:
+            data = handle.read(1 << 16)
+    except OSError:
+        return None
+    return [arg.decode("utf-8", "replace") for arg in data.rstrip(b"\0").split(b"\0")] if data else []

@@ -64,8 +64,9 @@ from ansible_collections.droot.core.plugins.module_utils._internal.common import
 # renameat2 and its flags are used (and replaced in tests) through this module.
 from ansible_collections.droot.core.plugins.module_utils._internal.libc import RENAME_EXCHANGE, RENAME_NOREPLACE, renameat2
 
-LAYOUTS = ("releases", "replace")
-STATE_FORMAT = 1
+# Format 2 adds each release's fetch and last activation times; format 1 is 0.1.0's.
+STATE_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 HISTORY_LIMIT = 100
 MAX_DESCRIPTORS = 1 << 16
@@ -140,6 +141,10 @@ def _same_file(fd, path):
         return False
     mine = os.fstat(fd)
     return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _is_dir(path):
+    return os.path.isdir(path) and not os.path.islink(path)
 
 
 def _is_empty_dir(path):
@@ -358,18 +363,28 @@ class _Target:
         # Set by check_foreign: dest holds what droot did not put there, and a fetch adopts it.
         self.adopting = False
         self.adopted = None
+        # Set by load_state: the format of a state file written by an older version.
+        self.migrated_from = None
 
     # -- state ---------------------------------------------------------------------------------
 
     def load_state(self):
+        """The bookkeeping; a state of an older format is read as this one and written so on the next save."""
         state = read_json(self.state_path) or {}
-        if state and state.get("format") != STATE_FORMAT:
-            raise ReleaseError("%s has format %r, not %d: it was written by another version"
-                               % (self.state_path, state.get("format"), STATE_FORMAT))
-        state.setdefault("format", STATE_FORMAT)
+        found = state.get("format", STATE_FORMAT) if state else STATE_FORMAT
+        if found not in READABLE_FORMATS:
+            raise ReleaseError("%s has format %r, which this version of droot.core (state format %d) cannot read: "
+                               "it was written by a newer version; upgrade the collection on the controller"
+                               % (self.state_path, found, STATE_FORMAT), step="state")
+        self.migrated_from = found if found != STATE_FORMAT else None
+        state["format"] = STATE_FORMAT
         state.setdefault("releases", {})
         state.setdefault("history", [])
         state.setdefault("rolled_back", [])
+        for info in state["releases"].values():
+            # Format 1 (0.1.0) kept no times: unknown, not invented.
+            info.setdefault("fetched", None)
+            info.setdefault("activated", None)
         return state
 
     def save_state(self, state):
@@ -650,10 +665,14 @@ class ReleasesTarget(_Target):
                 if name.startswith(".current.tmp-"):
                     os.unlink(os.path.join(self.dest, name))
 
+    # -- the layout interface (ReplaceTarget has the same methods, with the same signatures) -------
+
+    private_roots = True  # the roots sit in releases/, which is root's only
+
     def path_of(self, release_id):
         return os.path.join(self.releases_dir, release_id)
 
-    def current(self):
+    def current(self, state):
         """The active release id, read from the symlink (never guessed from mtimes)."""
         if self.adopting:
             return None
@@ -672,54 +691,47 @@ class ReleasesTarget(_Target):
                                % (self.current_link, target))
         return parts[1]
 
-    def exists(self, release_id):
-        # What dest holds before it is adopted is no release.
-        return not self.adopting and os.path.isdir(self.path_of(release_id)) and not os.path.islink(self.path_of(release_id))
-
     def releases(self):
+        """The release ids on disk. What dest holds before it is adopted is no release."""
+        if self.adopting:
+            return []
         try:
             names = os.listdir(self.releases_dir)
         except FileNotFoundError:
             return []
-        return sorted(name for name in names if RELEASE_ID.match(name) and self.exists(name))
+        return sorted(name for name in names if RELEASE_ID.match(name) and _is_dir(self.path_of(name)))
 
-    def previous(self, state, current=None):
-        """The release active before ``current``, from the activation history.
+    @classmethod
+    def check_request(cls, fetching, rollback, switch):
+        """Refuse a droot_fetch request this layout cannot carry out: every request suits it."""
 
-        Releases rolled back from are skipped, so that rollbacks walk back instead of returning
-        to the release they left.
-        """
-        current = self.current() if current is None else current
-        marked = set(state["rolled_back"])
-        for release_id in reversed(state["history"]):
-            if release_id != current and release_id not in marked and self.exists(release_id):
-                return release_id
-        return None
+    def check_install(self, if_busy):
+        """Refuse an install before anything changes: a releases dest takes every release."""
 
-    def install(self, staging, release_id):
-        """Make the complete tree ``staging`` the release ``release_id``.
+    def install(self, staging, release_id, state, if_busy):
+        """Make the complete tree ``staging`` the release ``release_id``; returns None (nothing kept).
 
         An existing release of that name (the same image re-exported) is exchanged atomically,
-        even while active; its old tree is deleted when free.
+        even while active; its old tree is deleted when free, else kept in ``old/``.
         """
-        check_release_id(release_id)
         if self.adopting:
             self._adopt()
             self._make_private(self.releases_dir)
-        path = self.path_of(release_id)
-        old = self.switcher.put(staging, path, self._aside_path(release_id))
+        old = self.switcher.put(staging, self.path_of(release_id), self._aside_path(release_id))
         if old is not None:
             self.discard(old)
-        return path
+        return None
 
-    def activate(self, state, release_id, rolled_back_from=None):
-        """Point ``current`` at the release with a temporary symlink renamed over it.
+    def record_install(self, state, release_id, info):
+        """Note the release in ``state``; returns whether installing it made it current (no)."""
+        state["releases"][release_id] = info
+        return False
 
-        ``rolled_back_from`` (a rollback's release switched away from) is marked as rolled back.
-        """
-        check_release_id(release_id)
-        if not self.exists(release_id):
-            raise ReleaseError("release %s does not exist in %s" % (release_id, self.releases_dir))
+    def check_activate(self, release_id, current):
+        """Any release on disk can become current."""
+
+    def activate(self, release_id):
+        """Point ``current`` at the release with a temporary symlink renamed over it."""
         tmp = os.path.join(self.dest, ".current.tmp-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8]))
         os.symlink("releases/" + release_id, tmp)
         try:
@@ -728,72 +740,17 @@ class ReleasesTarget(_Target):
             os.unlink(tmp)
             raise
         fsync_dir(self.dest)
-        record_activation(state, release_id, rolled_back_from)
 
-    def ranked(self, state, extra=()):
-        """Releases on disk (and ``extra`` ids), in the order keep keeps them: those not rolled back
-        from first, each group most recently activated first (never activated last)."""
-        order = {release_id: index for index, release_id in enumerate(state["history"])}
-        marked = set(state["rolled_back"])
-        names = set(self.releases()) | set(extra)
-        return sorted(names, key=lambda r: (r not in marked, order.get(r, -1), r), reverse=True)
-
-    def prune_candidates(self, state, keep, protect=(), current=None, extra=()):
-        """The releases beyond the first ``keep`` of ``ranked()`` that may go; ``keep=0`` keeps all.
-
-        Never the current release, the previous one, or one in ``protect``.
-        """
-        if keep <= 0:
-            return []
-        current = self.current() if current is None else current
-        protected = {current, self.previous(state, current)} | set(protect) | set(extra)
-        return [r for r in self.ranked(state, extra)[keep:] if r not in protected]
-
-    def prune(self, state, keep, protect=()):
-        """Delete the releases ``prune_candidates()`` names, unless busy (mounts, processes).
-
-        Returns ``(removed, kept_busy)`` lists of ids.
-        """
-        removed, kept_busy = [], []
-        for release_id in self.prune_candidates(state, keep, protect):
-            try:
-                remove_tree(self.path_of(release_id))
-            except BusyError as exc:
-                kept_busy.append(release_id)
-                self.notes.append(str(exc))
-                continue
-            removed.append(release_id)
-            forget(state, release_id)
-        return removed, kept_busy
-
-    def would_prune(self, state, keep, protect=(), current=None, extra=()):
-        """``(removed, kept_busy)`` as prune would return them, deleting nothing (check mode)."""
-        removed, kept_busy = [], []
-        for release_id in self.prune_candidates(state, keep, protect, current, extra):
-            (kept_busy if busy_reasons(self.path_of(release_id)) else removed).append(release_id)
-        return removed, kept_busy
-
-
-def record_activation(state, release_id, rolled_back_from=None):
-    """Note in ``state`` that ``release_id`` became current, leaving ``rolled_back_from`` by a rollback."""
-    state["history"] = ([entry for entry in state["history"] if entry != release_id] + [release_id])[-HISTORY_LIMIT:]
-    marked = [entry for entry in state["rolled_back"] if entry not in (release_id, rolled_back_from)]
-    if rolled_back_from and rolled_back_from != release_id:
-        marked.append(rolled_back_from)
-    state["rolled_back"] = marked[-HISTORY_LIMIT:]
-
-
-def forget(state, release_id):
-    """Drop a deleted release from ``state``: a release fetched again under its id starts afresh."""
-    state["releases"].pop(release_id, None)
-    state["history"] = [entry for entry in state["history"] if entry != release_id]
-    state["rolled_back"] = [entry for entry in state["rolled_back"] if entry != release_id]
+    def delete(self, release_id):
+        """Delete the release's tree; BusyError when something is mounted under it or uses it."""
+        remove_tree(self.path_of(release_id))
 
 
 class ReplaceTarget(_Target):
-    """``dest`` is the root itself, replaced as a whole."""
+    """``dest`` is the root itself, replaced as a whole: one release, always the current one."""
 
     layout = "replace"
+    private_roots = False  # the root lies in a directory droot does not own
 
     def __init__(self, dest, warn=None):
         dest = os.path.abspath(dest).rstrip("/") or "/"
@@ -811,14 +768,7 @@ class ReplaceTarget(_Target):
             raise ReleaseError("the parent %s of dest is not a directory: choose another dest" % parent)
         super()._make_dirs()
 
-    def current(self, state=None):
-        """The recorded release in ``dest``; None when ``dest`` is missing or unknown."""
-        if not os.path.isdir(self.dest):
-            return None
-        state = self.load_state() if state is None else state
-        return state.get("current")
-
-    def busy(self):
+    def _busy(self):
         return busy_reasons(self.dest) if os.path.lexists(self.dest) else []
 
     def foreign(self):
@@ -842,15 +792,37 @@ class ReplaceTarget(_Target):
                 continue
         return self._adopted(path)
 
-    def install(self, staging, release_id, state, if_busy="fail"):
-        """Swap ``staging`` into ``dest``; the old tree is deleted, or kept when busy.
+    # -- the layout interface (as ReleasesTarget's) ----------------------------------------------
 
-        Returns ``(kept_path or None)``. With ``if_busy=fail`` a busy ``dest`` is refused before
-        anything changes.
-        """
-        check_release_id(release_id)
+    def path_of(self, release_id):
+        return self.dest
+
+    def current(self, state):
+        """The recorded release in ``dest``; None when ``dest`` is missing or unknown."""
+        if self.adopting or not _is_dir(self.dest):
+            return None
+        return state.get("current")
+
+    def releases(self):
+        """The one release there is: the tree in ``dest``."""
+        current = self.current(self.load_state())
+        return [current] if current else []
+
+    @classmethod
+    def check_request(cls, fetching, rollback, switch):
+        if rollback:
+            raise ReleaseError("rollback needs layout releases: a replace layout keeps no old trees", step="options")
+        if not fetching:
+            raise ReleaseError("src is required with layout replace: without it droot_fetch switches between or "
+                               "prunes releases, which needs layout releases", step="options")
+        if not switch:
+            raise ReleaseError("switch=false needs layout releases: with layout replace dest is the root itself, "
+                               "so unpacking it is switching to it", step="options")
+
+    def check_install(self, if_busy):
+        """With ``if_busy=fail`` a busy ``dest`` is refused before anything changes."""
         if if_busy == "fail":
-            reasons = self.busy()
+            reasons = self._busy()
             if reasons:
                 raise BusyError(
                     "dest %s is %s: stop what uses it (for example droot_run state=absent) or set "
@@ -858,12 +830,240 @@ class ReplaceTarget(_Target):
         if os.path.ismount(self.dest):
             raise ReleaseError("dest %s is a mount point and cannot be replaced: use a directory below it"
                                % self.dest)
+
+    def install(self, staging, release_id, state, if_busy):
+        """Swap ``staging`` into ``dest``; returns where the busy old tree was kept, or None."""
         if self.adopting:
             self._adopt()
         old = self.switcher.put(staging, self.dest, self._aside_path(state.get("current") or "old"))
-        state["history"] = (state["history"] + [release_id])[-HISTORY_LIMIT:]
-        state["current"] = release_id
         return self.discard(old) if old is not None else None
+
+    def record_install(self, state, release_id, info):
+        """The tree in ``dest`` is the release now: the only one, and current."""
+        state["releases"] = {release_id: info}
+        state["current"] = release_id
+        return True
+
+    def check_activate(self, release_id, current):
+        if release_id != current:
+            raise ReleaseError("layout replace holds one tree, release %s, so it cannot switch to %s: fetch that "
+                               "release with src instead" % (current, release_id), step="switch")
+
+    def activate(self, release_id):
+        """The tree in ``dest`` is current already (check_activate refused any other)."""
+
+    def delete(self, release_id):
+        raise ReleaseError("layout replace holds one tree, the current one, which cannot be removed: remove %s "
+                           "yourself once nothing runs it" % self.dest, step="remove")
+
+
+# ---------------------------------------------------------------------------------------------
+# The bookkeeping and the executor
+
+
+def now():
+    """A time for the bookkeeping: UTC, to the second, ISO 8601."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def record_activation(state, release_id, rolled_back_from=None, when=None):
+    """Note in ``state`` that ``release_id`` became current, leaving ``rolled_back_from`` by a rollback."""
+    state["history"] = ([entry for entry in state["history"] if entry != release_id] + [release_id])[-HISTORY_LIMIT:]
+    marked = [entry for entry in state["rolled_back"] if entry not in (release_id, rolled_back_from)]
+    if rolled_back_from and rolled_back_from != release_id:
+        marked.append(rolled_back_from)
+    state["rolled_back"] = marked[-HISTORY_LIMIT:]
+    if release_id in state["releases"]:
+        state["releases"][release_id]["activated"] = when or now()
+
+
+def forget(state, release_id):
+    """Drop a deleted release from ``state``: a release fetched again under its id starts afresh."""
+    state["releases"].pop(release_id, None)
+    state["history"] = [entry for entry in state["history"] if entry != release_id]
+    state["rolled_back"] = [entry for entry in state["rolled_back"] if entry != release_id]
+
+
+def previous_of(state, current, on_disk):
+    """The release active before ``current``, from the activation history: the most recent one on
+    disk that was not rolled back from, so rollbacks walk back instead of returning."""
+    marked = set(state["rolled_back"])
+    for release_id in reversed(state["history"]):
+        if release_id != current and release_id not in marked and release_id in on_disk:
+            return release_id
+    return None
+
+
+def ranked(state, on_disk):
+    """``on_disk`` in the order keep keeps them: those not rolled back from first, each group most
+    recently activated first (never activated last)."""
+    order = {release_id: index for index, release_id in enumerate(state["history"])}
+    marked = set(state["rolled_back"])
+    return sorted(on_disk, key=lambda r: (r not in marked, order.get(r, -1), r), reverse=True)
+
+
+class Executor:
+    """The release operations of one task on one dest, carried out, or with ``dry_run`` (check
+    mode) only decided and recorded in ``state``: both go through the same decisions and refusals.
+
+    A run that is not dry holds the dest's lock (``target.locked``) around it.
+    """
+
+    def __init__(self, target, state, dry_run):
+        self.target = target
+        self.state = state
+        self.dry_run = dry_run
+        self.before = target.current(state)
+        self.current = self.before
+        self.on_disk = set(target.releases())
+        self.removed = []
+        self.kept_busy = []
+        self.kept_old = None
+        self.adopted = None
+        self.changed = bool(target.corrected)
+        if dry_run:
+            for path, mode, uid in target.too_open():
+                target.warn("%s is mode %04o, owner uid %d: a run corrects it to 0700, %s" % (path, mode, uid, PRIVATE_WHY))
+                self.changed = True
+
+    @property
+    def notes(self):
+        return self.target.notes
+
+    def exists(self, release_id):
+        return release_id in self.on_disk
+
+    def previous(self):
+        return previous_of(self.state, self.current, self.on_disk)
+
+    def ranked(self):
+        return ranked(self.state, self.on_disk)
+
+    def require(self, release_id, step):
+        if not self.exists(release_id):
+            raise ReleaseError("release %s does not exist in %s: available are %s"
+                               % (release_id, self.target.dest, ", ".join(sorted(self.on_disk)) or "none"), step=step)
+
+    def install(self, staging, release_id, info, if_busy):
+        """Make ``staging`` (None in a dry run) the release ``release_id``, recorded with ``info``.
+
+        A dry run may not know the id yet (a release named after the archive's sha256): it is then
+        refused or adopted as any, and counted as a change, but not recorded."""
+        if release_id is not None:
+            check_release_id(release_id)
+        self.target.check_install(if_busy)
+        self.changed = True
+        if self.dry_run:
+            if self.target.adopting:
+                self.adopted = self.target.adoption_path()
+                self.notes.append("a run moves what %s holds, which droot did not put there, to %s"
+                                  % (self.target.dest, self.adopted))
+            if release_id is None:
+                return
+        else:
+            self.kept_old = self.target.install(staging, release_id, self.state, if_busy)
+            self.adopted = self.target.adopted
+        info = dict(info, fetched=now(), activated=None)
+        if self.target.record_install(self.state, release_id, info):
+            # Layout replace: the new tree took the place of the one release there was.
+            self.on_disk.clear()
+            self.current = release_id
+            record_activation(self.state, release_id, when=info["fetched"])
+        self.on_disk.add(release_id)
+
+    def switch(self, release_id, rolled_back_from=None, step="switch"):
+        """Make ``release_id`` current; ``rolled_back_from`` (what a rollback leaves) is marked."""
+        if release_id is None:  # a dry run's release of unknown id
+            self.current = None
+            return
+        if release_id == self.current:
+            return
+        self.require(release_id, step)
+        self.target.check_activate(release_id, self.current)
+        if not self.dry_run:
+            self.target.activate(release_id)
+        record_activation(self.state, release_id, rolled_back_from)
+        self.current = release_id
+        self.changed = True
+
+    def prune_candidates(self, keep, protect=()):
+        """The releases beyond the first ``keep`` that may go; ``keep=0`` keeps all. Never the
+        current release, the previous one, or one in ``protect``."""
+        if keep <= 0:
+            return []
+        protected = {self.current, self.previous()} | set(protect)
+        return [r for r in self.ranked()[keep:] if r not in protected]
+
+    def prune(self, keep, protect=()):
+        """Delete the releases ``prune_candidates`` names; busy ones stay (``kept_busy``)."""
+        for release_id in self.prune_candidates(keep, protect):
+            try:
+                self._delete(release_id)
+            except BusyError as exc:
+                self.kept_busy.append(release_id)
+                self.notes.append(str(exc))
+
+    def remove(self, release_id):
+        """Delete one release: refused while it is current, previous, mounted or in use."""
+        check_release_id(release_id)
+        if not self.exists(release_id):
+            return
+        for what, which in (("current", self.current), ("previous", self.previous())):
+            if release_id == which:
+                raise ReleaseError("release %s is the %s release of %s, which is never removed: switch to another "
+                                   "release first%s" % (release_id, what, self.target.dest,
+                                                        "" if what == "current" else
+                                                        ", or roll back past it"), step="remove")
+        try:
+            self._delete(release_id)
+        except BusyError as exc:
+            raise BusyError("%s; stop what uses it (for example droot_run state=absent) and remove it again"
+                            % exc.msg, step="remove")
+
+    def _delete(self, release_id):
+        path = self.target.path_of(release_id)
+        if self.dry_run:
+            reasons = busy_reasons(path)
+            if reasons:
+                raise BusyError("%s is %s: it was left in place" % (path, "; ".join(reasons)))
+        else:
+            self.target.delete(release_id)
+        self.on_disk.discard(release_id)
+        self.removed.append(release_id)
+        forget(self.state, release_id)
+        self.changed = True
+
+    def commit(self):
+        """Write the bookkeeping when the task changed it (never in a dry run)."""
+        if not self.changed:
+            return
+        if not self.dry_run:
+            self.target.save_state(self.state)
+        if self.target.migrated_from is not None:
+            self.notes.append("%s the bookkeeping from format %d (droot.core 0.1.0) to format %d"
+                              % ("a run migrates" if self.dry_run else "migrated", self.target.migrated_from,
+                                 STATE_FORMAT))
+
+    def result(self, release):
+        """What both modules return about the dest after the task."""
+        sha256 = (self.state["releases"].get(release or "") or {}).get("sha256")
+        return dict(changed=self.changed, release=release, path=self.path_or_none(release), previous=self.before,
+                    current=self.current, releases=self.ranked(), removed=self.removed, kept_busy=self.kept_busy,
+                    rolled_back=[r for r in self.state["rolled_back"] if r in self.on_disk], sha256=sha256,
+                    notes=self.notes)
+
+    def path_or_none(self, release_id):
+        return self.target.path_of(release_id) if release_id else None
+
+    def diff(self, unnamed_after=None):
+        """The active release before and after; ``unnamed_after`` names a dry run's release of unknown id."""
+        def describe(release_id, name=None):
+            if release_id is None and name is None:
+                return "(none)\n"
+            info = self.state["releases"].get(release_id or "") or {}
+            return "release: %s\npath: %s\nsha256: %s\n" % (
+                release_id or name, self.path_or_none(release_id) or "(unknown)", info.get("sha256") or "unknown")
+        return dict(before=describe(self.before), after=describe(self.current, unnamed_after))
 
 
 def _list_names(names, shown=5):
@@ -872,9 +1072,15 @@ def _list_names(names, shown=5):
     return listed if len(names) <= shown else "%s, ... %d in all" % (listed, len(names))
 
 
+LAYOUT_CLASSES = {"releases": ReleasesTarget, "replace": ReplaceTarget}
+
+
+def layout_class(layout):
+    try:
+        return LAYOUT_CLASSES[layout]
+    except KeyError:
+        raise ReleaseError("unknown layout %r: use releases or replace" % (layout,), step="options")
+
+
 def open_target(dest, layout, warn=None):
-    if layout == "releases":
-        return ReleasesTarget(dest, warn)
-    if layout == "replace":
-        return ReplaceTarget(dest, warn)
-    raise ReleaseError("unknown layout %r: use releases or replace" % (layout,))
+    return layout_class(layout)(dest, warn)

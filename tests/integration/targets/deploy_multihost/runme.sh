@@ -241,10 +241,10 @@ grep -E "^fatal: \[$name-2\]: FAILED! => .*deploy of webapp release $(release_of
     fail "no failure of host 2 naming the health step and the release it went back to"
 grep -q "NO MORE HOSTS LEFT" "$work/v3.log"
 # The restore marked v3 as rolled back on host 2: going back from v2 now means v1, never v3.
-ansible -i "$work/inventory.ini" "$name-2" -m droot.core.droot_fetch -a "dest=$base rollback=true" --check -o \
-    >"$work/v3-previous.log" || fail "droot_fetch could not tell host 2's previous release"
-grep -Eq "\"release\": ?\"$(release_of v1)\"" "$work/v3-previous.log" ||
-    fail "host 2 would roll back to $(grep -Eo '"release": ?"[^"]*"' "$work/v3-previous.log"), not to v1"
+ansible -i "$work/inventory.ini" "$name-2" -m droot.core.droot_info -a "dest=$base disk_usage=false" -o \
+    >"$work/v3-previous.log" || fail "droot_info could not tell host 2's previous release"
+grep -Eq "\"previous\": ?\"$(release_of v1)\"" "$work/v3-previous.log" ||
+    fail "host 2 would roll back to $(grep -Eo '"previous": ?"[^"]*"' "$work/v3-previous.log"), not to v1"
 
 # --- host 2 killed in the middle of its download: it fails alone, a rerun finishes -------------
 

@@ -75,7 +75,8 @@ def add_release(target, release_id, state, info=None, activate=False):
     if info is not None:
         state["releases"][release_id] = info
     if activate:
-        target.activate(state, release_id)
+        target.activate(release_id)
+        releases.record_activation(state, release_id)
 
 
 # --- options -------------------------------------------------------------------------------
@@ -120,16 +121,31 @@ def test_only_a_task_that_reads_an_s3_src_needs_boto3(overrides, reads):
     assert fetcher.Fetcher(params(**overrides)).reads_s3() is reads
 
 
-@pytest.mark.parametrize("overrides, expected", [
-    (dict(src="/a.tar"), True),
-    (dict(src="/a.tar", release="r1"), True),
-    (dict(), True),
-    (dict(release="r1"), False),
-    (dict(rollback=True), False),
-    (dict(src="/a.tar", layout="replace"), False),
+@pytest.mark.parametrize("fetch, overrides, removed", [
+    (True, dict(), ["r1", "r2"]),
+    (True, dict(release="v2"), ["r1", "r2"]),
+    (False, dict(), ["r1"]),
+    (False, dict(release="r1"), []),
+    (False, dict(rollback=True), []),
 ])
-def test_keep_applies_after_a_fetch_and_alone_never_after_a_switch(overrides, expected):
-    assert bool(fetcher.prunes(params(**overrides))) is expected
+def test_keep_applies_after_a_fetch_and_alone_never_after_a_switch(tmp_path, target, fetch, overrides, removed):
+    state = target.load_state()
+    for release_id in ("r1", "r2", "r3"):
+        add_release(target, release_id, state, activate=True)
+    target.save_state(state)
+    data = tar_gz()
+    src = publish(tmp_path, data, manifest_for(data)) if fetch else None
+    result = fetcher.Fetcher(params(src=src, dest=target.dest, keep=1, **overrides)).run()
+    assert sorted(result["removed"]) == removed
+
+
+def test_keep_after_a_fetch_with_layout_replace_removes_nothing(tmp_path):
+    dest = str(tmp_path / "root")
+    for content in (b"v1", b"v2"):
+        data = tar_gz(content=content)
+        src = publish(tmp_path, data, name=content.decode() + ".tar.gz")
+        result = fetcher.Fetcher(params(src=src, dest=dest, layout="replace", keep=1)).run()
+    assert (result["removed"], result["releases"]) == ([], [result["release"]])
 
 
 # --- manifest ------------------------------------------------------------------------------
@@ -187,8 +203,8 @@ def test_read_manifest_reads_the_file_next_to_the_archive(tmp_path):
 
 
 def plan(target, **overrides):
-    state = target.load_state()
-    return fetcher.plan_task(params(dest=target.dest, **overrides), target, state, target.current(), None)
+    executor = releases.Executor(target, target.load_state(), dry_run=True)
+    return fetcher.plan_fetch(params(dest=target.dest, **overrides), executor, None)
 
 
 def test_a_new_archive_is_fetched_under_the_manifest_image_id(tmp_path, target):
@@ -286,8 +302,13 @@ def test_rollback_goes_to_the_previous_release_and_marks_the_one_it_leaves(targe
         add_release(target, release_id, state, activate=True)
     state["rolled_back"].append("r2")
     target.save_state(state)
-    planned = plan(target, rollback=True)
-    assert (planned.action, planned.release, planned.rolled_back_from) == ("switch", "r1", "r3")
+    deprecations = []
+    result = fetcher.Fetcher(params(dest=target.dest, rollback=True), check_mode=True,
+                             deprecate=deprecations.append).run()
+    assert (result["changed"], result["release"], result["previous"], result["current"]) == (True, "r1", "r3", "r1")
+    assert result["rolled_back"] == ["r2", "r3"]
+    assert deprecations == ["droot_fetch without src, or with rollback, is deprecated: use droot.core.droot_release "
+                            "with state=rolled_back"]
 
 
 def test_rollback_without_a_previous_release_names_the_skipped_ones(target):
@@ -296,9 +317,10 @@ def test_rollback_without_a_previous_release_names_the_skipped_ones(target):
         add_release(target, release_id, state, activate=True)
     state["rolled_back"].append("r1")
     target.save_state(state)
-    with pytest.raises(fetcher.FetchError, match=r"no previous release to roll back to in .*releases "
-                                                 r"\(releases rolled back from are skipped: r1; name one with release\)"):
-        plan(target, rollback=True)
+    with pytest.raises(DrootError, match=r"^rollback: there is no previous release to roll back to in %s \(releases "
+                                         r"rolled back from are skipped: r1; name one with release\)$"
+                       % re.escape(target.dest)):
+        fetcher.Fetcher(params(dest=target.dest, rollback=True)).run()
 
 
 def test_a_switch_by_name_needs_the_release_on_disk(target):
@@ -306,13 +328,18 @@ def test_a_switch_by_name_needs_the_release_on_disk(target):
     add_release(target, "r1", state, activate=True)
     add_release(target, "r2", state)
     target.save_state(state)
-    with pytest.raises(fetcher.FetchError, match="release r9 does not exist in .*: available are r1, r2") as caught:
-        plan(target, release="r9")
+
+    def run(**overrides):
+        return fetcher.Fetcher(params(dest=target.dest, **overrides), check_mode=True).run()
+
+    with pytest.raises(DrootError, match="release r9 does not exist in .*: available are r1, r2") as caught:
+        run(release="r9")
     assert caught.value.step == "switch"
-    assert (plan(target, release="r2").action, plan(target, release="r2").release) == ("switch", "r2")
-    assert plan(target, release="r1").action == "none"
-    only_keep = plan(target)
-    assert (only_keep.action, only_keep.release) == ("none", "r1")
+    switched = run(release="r2")
+    assert (switched["changed"], switched["current"]) == (True, "r2")
+    assert run(release="r1")["changed"] is False
+    only_keep = run()
+    assert (only_keep["changed"], only_keep["release"]) == (False, "r1")
 
 
 # --- download and check mode -------------------------------------------------------------------
@@ -353,9 +380,22 @@ def test_check_mode_before_the_archive_is_exported_reports_the_download(tmp_path
         fetcher.Fetcher(params(src=src, dest=str(dest))).run()
 
 
-def test_describe_names_release_path_and_sha256():
-    assert fetcher.describe(None, None, None) == "(none)\n"
-    assert fetcher.describe("r1", "/d/releases/r1", None) == "release: r1\npath: /d/releases/r1\nsha256: unknown\n"
+def test_the_diff_names_release_path_and_sha256(target):
+    state = target.load_state()
+    add_release(target, "r1", state, dict(sha256=None))
+    executor = releases.Executor(target, state, dry_run=True)
+    assert executor.diff() == dict(before="(none)\n", after="(none)\n")
+    executor.switch("r1")
+    assert executor.diff()["after"] == "release: r1\npath: %s\nsha256: unknown\n" % target.path_of("r1")
+
+
+def test_a_fetch_without_switch_leaves_the_diff_at_the_active_release(tmp_path):
+    data = tar_gz()
+    src = publish(tmp_path, data, manifest_for(data))
+    for check_mode in (True, False):
+        result = fetcher.Fetcher(params(src=src, dest=str(tmp_path / "app"), switch=False), check_mode=check_mode,
+                                 diff=True).run()
+        assert (result["changed"], result["diff"]) == (True, dict(before="(none)\n", after="(none)\n"))
 
 
 # --- limits ------------------------------------------------------------------------------------

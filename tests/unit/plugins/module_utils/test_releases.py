@@ -94,10 +94,10 @@ def test_fallback_crash_between_renames_is_completed(tmp_path, monkeypatch):
     new = make_tree(str(tmp_path / "new"), "new")
     real_rename = os.rename
 
-    def crash_before_new_is_moved(src, dst):
+    def crash_before_new_is_moved(src, dst, **dir_fds):
         if src == new:
             raise KeyboardInterrupt("simulated kill")
-        real_rename(src, dst)
+        real_rename(src, dst, **dir_fds)
 
     monkeypatch.setattr(releases.os, "rename", crash_before_new_is_moved)
     with pytest.raises(KeyboardInterrupt):
@@ -178,14 +178,13 @@ def test_remove_tree_refuses_while_a_process_uses_it(tmp_path):
 # -- releases layout ---------------------------------------------------------------------------
 
 
-def add_release(target, state, release_id, activate=True):
-    staging = target.new_staging()
-    make_tree(staging, release_id)
-    target.install(staging, release_id)
-    state["releases"][release_id] = {"sha256": release_id * 4}
+def add_release(executor, release_id, activate=True):
+    """Install (and switch to) a release whose marker is its id, as a fetch does."""
+    staging = make_tree(executor.target.new_staging(), release_id)
+    executor.install(staging, release_id, {"sha256": release_id * 4}, "fail")
     if activate:
-        target.activate(state, release_id)
-    return target.path_of(release_id)
+        executor.switch(release_id)
+    return executor.target.path_of(release_id)
 
 
 @pytest.fixture
@@ -195,157 +194,160 @@ def target(tmp_path):
     return target
 
 
-def test_activate_and_previous(target):
-    state = target.load_state()
+@pytest.fixture
+def executor(target):
+    return releases.Executor(target, target.load_state(), dry_run=False)
+
+
+def test_activate_and_previous(target, executor):
     for name in ("r1", "r2", "r3"):
-        add_release(target, state, name)
-    assert target.current() == "r3"
+        add_release(executor, name)
+    assert target.current(executor.state) == executor.current == "r3"
     assert os.readlink(target.current_link) == "releases/r3"
     assert marker(target.current_link) == "r3"
-    assert target.previous(state) == "r2"
-    target.activate(state, "r1")
-    assert target.previous(state) == "r3"
-    assert state["history"] == ["r2", "r3", "r1"]
+    assert executor.previous() == "r2"
+    executor.switch("r1")
+    assert executor.previous() == "r3"
+    assert executor.state["history"] == ["r2", "r3", "r1"]
 
 
-def test_prune_keeps_current_previous_and_newest(target):
-    state = target.load_state()
+def test_prune_keeps_current_previous_and_newest(target, executor):
     for name in ("r1", "r2", "r3", "r4", "r5"):
-        add_release(target, state, name)
-    add_release(target, state, "never-active", activate=False)
-    removed, busy = target.prune(state, 3)
-    assert sorted(removed) == ["never-active", "r1", "r2"] and busy == []
+        add_release(executor, name)
+    add_release(executor, "never-active", activate=False)
+    executor.prune(3)
+    assert sorted(executor.removed) == ["never-active", "r1", "r2"] and executor.kept_busy == []
     assert target.releases() == ["r3", "r4", "r5"]
-    removed = target.prune(state, 1)[0]
-    assert removed == ["r3"], "keep=1 still keeps the previous release"
+    again = releases.Executor(target, executor.state, dry_run=False)
+    again.prune(1)
+    assert again.removed == ["r3"], "keep=1 still keeps the previous release"
     assert target.releases() == ["r4", "r5"]
-    assert "r3" not in state["releases"]
+    assert "r3" not in executor.state["releases"]
 
 
-def test_prune_after_rollback_keeps_the_rolled_back_release(target):
-    state = target.load_state()
+def test_prune_after_rollback_keeps_the_rolled_back_release(target, executor):
     for name in ("r1", "r2", "r3"):
-        add_release(target, state, name)
-    target.activate(state, "r2")
-    removed = target.prune(state, 1)[0]
-    assert removed == ["r1"]
-    assert target.current() == "r2" and target.previous(state) == "r3"
+        add_release(executor, name)
+    executor.switch("r2")
+    executor.prune(1)
+    assert executor.removed == ["r1"]
+    assert target.current(executor.state) == "r2" and executor.previous() == "r3"
 
 
-def test_rollbacks_walk_back_instead_of_returning(target):
-    state = target.load_state()
+def test_rollbacks_walk_back_instead_of_returning(executor):
     for name in ("r1", "r2", "r3"):
-        add_release(target, state, name)
-    target.activate(state, "r2", rolled_back_from="r3")
-    assert target.previous(state) == "r1", "r3 was rolled back from: it is not the previous release"
-    target.activate(state, "r1", rolled_back_from="r2")
-    assert target.previous(state) is None
-    assert state["rolled_back"] == ["r3", "r2"]
+        add_release(executor, name)
+    executor.switch("r2", rolled_back_from="r3")
+    assert executor.previous() == "r1", "r3 was rolled back from: it is not the previous release"
+    executor.switch("r1", rolled_back_from="r2")
+    assert executor.previous() is None
+    assert executor.state["rolled_back"] == ["r3", "r2"]
 
 
-def test_activating_a_rolled_back_release_clears_its_mark(target):
-    state = target.load_state()
+def test_activating_a_rolled_back_release_clears_its_mark(executor):
     for name in ("r1", "r2"):
-        add_release(target, state, name)
-    target.activate(state, "r1", rolled_back_from="r2")
-    target.activate(state, "r2")
-    assert state["rolled_back"] == [] and target.previous(state) == "r1"
+        add_release(executor, name)
+    executor.switch("r1", rolled_back_from="r2")
+    executor.switch("r2")
+    assert executor.state["rolled_back"] == [] and executor.previous() == "r1"
 
 
-def test_a_failed_release_is_skipped_after_the_restore(target):
+def test_a_failed_release_is_skipped_after_the_restore(executor):
     """deploy r3 over r2, r3 fails and r2 is put back: going back from r2 means r1, never r3."""
-    state = target.load_state()
     for name in ("r1", "r2", "r3"):
-        add_release(target, state, name)
-    target.activate(state, "r2", rolled_back_from="r3")
-    assert state["history"] == ["r1", "r3", "r2"]
-    assert target.previous(state) == "r1"
+        add_release(executor, name)
+    executor.switch("r2", rolled_back_from="r3")
+    assert executor.state["history"] == ["r1", "r3", "r2"]
+    assert executor.previous() == "r1"
 
 
-def test_rolled_back_releases_do_not_take_keep_slots(target):
-    state = target.load_state()
+def test_previous_and_ranked_count_only_releases_on_disk():
+    state = {"history": ["r1", "r2", "r3", "r4"], "rolled_back": ["r4"]}
+    assert releases.previous_of(state, "r3", {"r1", "r3", "r4"}) == "r1"
+    assert releases.ranked(state, {"r1", "r3", "r4", "fresh"}) == ["r3", "r1", "fresh", "r4"]
+
+
+def test_rolled_back_releases_do_not_take_keep_slots(target, executor):
     for name in ("r1", "r2", "r3", "r4"):
-        add_release(target, state, name)
-    target.activate(state, "r3", rolled_back_from="r4")
-    assert target.ranked(state) == ["r3", "r2", "r1", "r4"]
-    assert target.would_prune(state, 3) == (["r4"], [])
-    removed, busy = target.prune(state, 3)
-    assert removed == ["r4"] and busy == []
+        add_release(executor, name)
+    executor.switch("r3", rolled_back_from="r4")
+    assert executor.ranked() == ["r3", "r2", "r1", "r4"]
+    assert executor.prune_candidates(3) == ["r4"]
+    executor.prune(3)
+    assert executor.removed == ["r4"] and executor.kept_busy == []
     assert target.releases() == ["r1", "r2", "r3"], "the good releases keep their places"
-    assert "r4" not in state["history"] and "r4" not in state["rolled_back"] and "r4" not in state["releases"]
+    assert all("r4" not in executor.state[key] for key in ("history", "rolled_back", "releases"))
 
 
-def test_a_rolled_back_release_stays_while_there_is_room(target):
-    state = target.load_state()
+def test_a_rolled_back_release_stays_while_there_is_room(target, executor):
     for name in ("r1", "r2"):
-        add_release(target, state, name)
-    target.activate(state, "r1", rolled_back_from="r2")
-    assert target.prune(state, 3) == ([], [])
+        add_release(executor, name)
+    executor.switch("r1", rolled_back_from="r2")
+    executor.prune(3)
+    assert (executor.removed, executor.kept_busy) == ([], [])
     assert target.releases() == ["r1", "r2"]
 
 
-def test_prune_spares_the_release_of_the_task(target):
+def test_prune_spares_the_release_of_the_task(target, executor):
     """A release fetched without switching is never activated yet: it ranks last, but stays."""
-    state = target.load_state()
     for name in ("r1", "r2", "r3"):
-        add_release(target, state, name)
-    add_release(target, state, "fresh", activate=False)
-    assert target.would_prune(state, 2, protect=["fresh"]) == (["r1"], [])
-    assert target.prune(state, 2, protect=["fresh"])[0] == ["r1"]
+        add_release(executor, name)
+    add_release(executor, "fresh", activate=False)
+    assert executor.prune_candidates(2, protect=["fresh"]) == ["r1"]
+    executor.prune(2, protect=["fresh"])
+    assert executor.removed == ["r1"]
     assert target.releases() == ["fresh", "r2", "r3"]
 
 
-def test_check_mode_prune_counts_the_release_it_would_fetch(target):
-    state = target.load_state()
+def test_check_mode_prune_counts_the_release_it_would_fetch(target, executor):
     for name in ("r1", "r2", "r3"):
-        add_release(target, state, name)
-    releases.record_activation(state, "new")
-    assert target.would_prune(state, 3, protect=["new"], current="new", extra=["new"]) == (["r1"], [])
+        add_release(executor, name)
+    dry = releases.Executor(target, executor.state, dry_run=True)
+    dry.install(None, "new", {"sha256": None}, "fail")
+    dry.switch("new")
+    dry.prune(3, protect=["new"])
+    assert (dry.removed, dry.kept_busy) == (["r1"], [])
     assert target.releases() == ["r1", "r2", "r3"]
 
 
-def test_keep_zero_keeps_everything(target):
-    state = target.load_state()
+def test_keep_zero_keeps_everything(executor):
     for name in ("r1", "r2", "r3", "r4"):
-        add_release(target, state, name)
-    assert target.prune(state, 0) == ([], [])
+        add_release(executor, name)
+    executor.prune(0)
+    assert (executor.removed, executor.kept_busy) == ([], [])
 
 
 @needs_root
-def test_prune_never_deletes_through_a_bind_mount(target, tmp_path, mount_tmpfs):
-    state = target.load_state()
-    old = add_release(target, state, "r1")
+def test_prune_never_deletes_through_a_bind_mount(target, executor, tmp_path):
+    old = add_release(executor, "r1")
     host_data = make_tree(str(tmp_path / "host-data"), "precious")
     os.makedirs(os.path.join(old, "srv"))
     subprocess.run(["mount", "--bind", host_data, os.path.join(old, "srv")], check=True)
     try:
         for name in ("r2", "r3", "r4"):
-            add_release(target, state, name)
-        removed, busy = target.prune(state, 1)
-        assert busy == ["r1"] and removed == ["r2"]
+            add_release(executor, name)
+        executor.prune(1)
+        assert executor.kept_busy == ["r1"] and executor.removed == ["r2"]
         assert marker(host_data) == "precious" and marker(os.path.join(old, "srv")) == "precious"
     finally:
         subprocess.run(["umount", os.path.join(old, "srv")], check=True)
-    removed, busy = target.prune(state, 1)
-    assert removed == ["r1"] and busy == []
+    again = releases.Executor(target, executor.state, dry_run=False)
+    again.prune(1)
+    assert again.removed == ["r1"] and again.kept_busy == []
     assert marker(host_data) == "precious"
 
 
-def test_installing_an_existing_release_exchanges_it(target):
-    state = target.load_state()
-    add_release(target, state, "r1")
-    staging = target.new_staging()
-    make_tree(staging, "r1 re-exported")
-    target.install(staging, "r1")
+def test_installing_an_existing_release_exchanges_it(target, executor):
+    add_release(executor, "r1")
+    executor.install(make_tree(target.new_staging(), "r1 re-exported"), "r1", {"sha256": None}, "fail")
     assert marker(target.current_link) == "r1 re-exported"
     assert not os.listdir(target.staging_dir)
 
 
-def test_readers_never_see_current_missing(target, tmp_path):
+def test_readers_never_see_current_missing(target, executor, tmp_path):
     """Switch current back and forth while another process keeps reading through it."""
-    state = target.load_state()
-    add_release(target, state, "blue")
-    add_release(target, state, "green")
+    add_release(executor, "blue")
+    add_release(executor, "green")
     stop = tmp_path / "stop"
     reader = subprocess.Popen([sys.executable, "-c", """
 import os, sys
@@ -362,7 +364,7 @@ print(reads, missing)
 """, os.path.join(target.current_link, "etc", "marker"), str(stop)], stdout=subprocess.PIPE, text=True)
     try:
         for switch in range(3000):
-            target.activate(state, "blue" if switch % 2 else "green")
+            target.activate("blue" if switch % 2 else "green")
     finally:
         stop.touch()
         out = reader.communicate(timeout=30)[0]
@@ -374,7 +376,7 @@ print(reads, missing)
 def test_current_that_is_not_ours_is_refused(target):
     os.symlink("/etc", target.current_link)
     with pytest.raises(releases.ReleaseError, match="not to releases/<id>"):
-        target.current()
+        target.current(target.load_state())
 
 
 def test_lock_waits_then_fails_clearly(target):
@@ -389,11 +391,9 @@ def test_lock_waits_then_fails_clearly(target):
         pass
 
 
-def test_recover_cleans_what_a_killed_run_left(target):
-    state = target.load_state()
-    add_release(target, state, "r1")
-    stale = target.new_staging()
-    make_tree(stale, "half")
+def test_recover_cleans_what_a_killed_run_left(target, executor):
+    add_release(executor, "r1")
+    make_tree(target.new_staging(), "half")
     os.symlink("releases/r1", os.path.join(target.dest, ".current.tmp-123-abc"))
     target.recover()
     assert os.listdir(target.staging_dir) == []
@@ -404,48 +404,46 @@ def test_recover_cleans_what_a_killed_run_left(target):
 # -- replace layout ----------------------------------------------------------------------------
 
 
-def test_replace_layout_swaps_and_deletes_old(tmp_path):
+@pytest.fixture
+def replace(tmp_path):
+    """A real run's executor on a replace dest, its directories made."""
     target = releases.ReplaceTarget(str(tmp_path / "root"))
     target._make_dirs()
-    state = target.load_state()
+    return releases.Executor(target, target.load_state(), dry_run=False)
+
+
+def test_replace_layout_swaps_and_deletes_old(tmp_path, replace):
+    target = replace.target
     for name in ("one", "two"):
-        staging = target.new_staging()
-        make_tree(staging, name)
-        assert target.install(staging, name, state) is None
-    assert marker(target.dest) == "two" and state["current"] == "two"
+        replace.install(make_tree(target.new_staging(), name), name, {"sha256": None}, "fail")
+        assert replace.kept_old is None
+    assert marker(target.dest) == "two" and replace.state["current"] == replace.current == "two"
+    assert replace.result("two")["releases"] == ["two"]
     assert os.listdir(target.staging_dir) == [] and os.listdir(target.old_dir) == []
     assert target.state_dir == str(tmp_path / ".root.droot")
 
 
-def test_replace_layout_fallback(tmp_path, monkeypatch):
+def test_replace_layout_fallback(replace, monkeypatch):
     no_exchange(monkeypatch)
-    target = releases.ReplaceTarget(str(tmp_path / "root"))
-    target._make_dirs()
-    state = target.load_state()
+    target = replace.target
     for name in ("one", "two"):
-        staging = target.new_staging()
-        make_tree(staging, name)
-        target.install(staging, name, state)
+        replace.install(make_tree(target.new_staging(), name), name, {"sha256": None}, "fail")
     assert marker(target.dest) == "two"
     assert os.listdir(target.old_dir) == []
 
 
-def test_replace_busy_dest_fails_or_is_kept(tmp_path):
-    target = releases.ReplaceTarget(str(tmp_path / "root"))
-    target._make_dirs()
-    state = target.load_state()
-    staging = target.new_staging()
-    make_tree(staging, "one")
-    target.install(staging, "one", state)
+def test_replace_busy_dest_fails_or_is_kept(replace):
+    target = replace.target
+    replace.install(make_tree(target.new_staging(), "one"), "one", {"sha256": None}, "fail")
     sleeper = subprocess.Popen(["sleep", "60"], cwd=target.dest)
     try:
         time.sleep(0.2)
-        staging = target.new_staging()
-        make_tree(staging, "two")
+        staging = make_tree(target.new_staging(), "two")
         with pytest.raises(releases.BusyError, match="if_busy: keep"):
-            target.install(staging, "two", state, if_busy="fail")
-        assert marker(target.dest) == "one"
-        kept = target.install(staging, "two", state, if_busy="keep")
+            replace.install(staging, "two", {"sha256": None}, if_busy="fail")
+        assert marker(target.dest) == "one" and replace.current == "one"
+        replace.install(staging, "two", {"sha256": None}, if_busy="keep")
+        kept = replace.kept_old
         assert marker(target.dest) == "two"
         assert os.path.dirname(kept) == target.old_dir and marker(kept) == "one"
         assert os.readlink("/proc/%d/cwd" % sleeper.pid) == kept
@@ -454,6 +452,15 @@ def test_replace_busy_dest_fails_or_is_kept(tmp_path):
         sleeper.wait()
     target.recover()
     assert os.listdir(target.old_dir) == []
+
+
+def test_replace_holds_one_release_that_is_never_switched_away_or_removed(replace):
+    replace.install(make_tree(replace.target.new_staging(), "one"), "one", {"sha256": None}, "fail")
+    with pytest.raises(releases.ReleaseError, match="cannot switch to two: fetch that release with src instead"):
+        replace.target.check_activate("two", "one")
+    with pytest.raises(releases.ReleaseError, match="which cannot be removed: remove .* yourself"):
+        replace.target.delete("one")
+    assert marker(replace.target.dest) == "one"
 
 
 @pytest.mark.parametrize("value", ["", ".hidden", "a/b", "..", "x" * 129, "sp ace"])
@@ -478,10 +485,7 @@ def test_missing_parents_of_a_replace_dest_are_created(tmp_path):
     target = releases.ReplaceTarget(str(tmp_path / "srv" / "roots" / "app"))
     assert not os.path.exists(tmp_path / "srv")
     with target.locked(1):
-        state = target.load_state()
-        staging = target.new_staging()
-        make_tree(staging, "one")
-        target.install(staging, "one", state)
+        target.install(make_tree(target.new_staging(), "one"), "one", target.load_state(), "fail")
     assert marker(target.dest) == "one"
     assert os.stat(tmp_path / "srv" / "roots").st_mode & 0o777 == 0o755
 
@@ -569,9 +573,9 @@ def test_a_failed_run_keeps_what_was_there_before(tmp_path):
             raise RuntimeError("failed")
     assert everything(tmp_path) == ["app"]
     with target.locked(1):
-        state = target.load_state()
-        add_release(target, state, "r1")
-        target.save_state(state)
+        executor = releases.Executor(target, target.load_state(), dry_run=False)
+        add_release(executor, "r1")
+        executor.commit()
     made = everything(tmp_path)
     with pytest.raises(RuntimeError):
         with target.locked(1):
@@ -623,10 +627,9 @@ def test_adopting_what_a_file_system_of_its_own_holds_fails_with_dest_as_it_was(
     target = releases.open_target(dest, "releases")
     target.check_foreign(adopt=True)
     with target.locked(1):
-        staging = target.new_staging()
-        make_tree(staging, "r1")
+        staging = make_tree(target.new_staging(), "r1")
         with pytest.raises(releases.ReleaseError, match=r"cannot move .*/app/etc out of dest .* \(Invalid cross-device "
                                                         r"link\): dest is a file system of its own"):
-            target.install(staging, "r1")
+            target.install(staging, "r1", target.load_state(), "fail")
     assert sorted(os.listdir(dest)) == [".droot", "etc"] and marker(dest) == "mine"
     assert [name for name in os.listdir(str(tmp_path)) if ".droot-adopted-" in name] == []
