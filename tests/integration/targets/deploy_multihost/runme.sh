@@ -15,7 +15,10 @@ export ANSIBLE_PIPELINING=true
 export ANSIBLE_FORKS=3
 export ANSIBLE_NOCOLOR=true
 export ANSIBLE_FORCE_COLOR=false
-export ANSIBLE_CALLBACK_PLUGINS=$PWD/callback_plugins
+# This target's callbacks, before those of the run's configuration (tests/run.sh's records every
+# droot.core module result), which the variable would otherwise replace.
+ANSIBLE_CALLBACK_PLUGINS=$PWD/callback_plugins:$(python -c 'from ansible import constants as C; print(":".join(C.DEFAULT_CALLBACK_PLUGIN_PATH))')
+export ANSIBLE_CALLBACK_PLUGINS
 export ANSIBLE_CALLBACKS_ENABLED=droot_steps
 
 # Names and ports of this run (another run on the same machine needs its own, through
@@ -156,6 +159,10 @@ done
 # serial: 1 and max_fail_percentage: 0, so the first host's failure ends the rollback.
 grep -E "^fatal: \[$name-1\]: FAILED! => .*unknown variable droot_rollback_releases \(did you mean droot_rollback_release\?\)" "$work/misspelt-rollback.log" ||
     fail "the rollback did not fail naming droot_rollback_releases and droot_rollback_release"
+play missing-hook deploy.yml -e app_version=v1 -e droot_after_switch_tasks_file=/no/such/hook.yml
+[ "$play_rc" -ne 0 ] || fail "a deploy with a hook file that is not there succeeded"
+grep -E "^fatal: \[$name-1\]: FAILED! => .*the hook file /no/such/hook.yml does not exist" "$work/missing-hook.log" ||
+    fail "the deploy did not fail naming the missing hook file"
 state >"$work/misspelt.after"
 diff "$work/misspelt.before" "$work/misspelt.after" | head -n 40 || fail "the deploy with a misspelt variable changed the above"
 
@@ -351,6 +358,45 @@ play no-check-dies deploy.yml -e app_version=v2 -e droot_health_url= -e '{"droot
 [ "$play_rc" -ne 0 ] || fail "a deploy whose jail ends passed the check that it still runs"
 grep -E "^fatal: \[$name-1\]: FAILED! => .*release $(release_of v2) failed on $name-1 at step health \(task 'Fail unless the jail still runs': the jail's process [0-9]+ ended within 1 s" "$work/no-check-dies.log" ||
     fail "the failure does not say that the jail of v2 ended"
+
+# --- every hook point runs where it is, when it is set -----------------------------------------------
+# Host 3's app from the directory store runs v2 and has v1 on disk. Each hook file notes its point;
+# a deploy of v1, then a rollback (to v2), must note every point of their steps, in order. A failing hook fails the host naming the hook's step, and the rescue runs.
+hooks_dir=$work/hooks-all
+mkdir -p "$hooks_dir"
+hook_vars="{"
+for point in before after; do
+    for step in ship prepare fetch select stop umount switch start health prune; do
+        cat >"$hooks_dir/${point}_$step.yml" <<HOOK
+- name: Note the hook point ${point}_$step
+  ansible.builtin.shell: echo ${point}_$step >> /var/log/droot-hook-points
+  changed_when: true
+HOOK
+        hook_vars="$hook_vars\"droot_${point}_${step}_tasks_file\": \"$hooks_dir/${point}_$step.yml\", "
+    done
+done
+hook_vars="${hook_vars%, }}"
+on_host 3 rm -f /var/log/droot-hook-points
+play hooks-deploy deploy.yml -e droot_image="$name-app:v1" -e '{"droot_build": {}}' "${local_args[@]:2}" -e "$hook_vars"
+[ "$play_rc" -eq 0 ] || fail "the deploy with every hook set failed"
+expected_deploy="before_ship after_ship before_prepare after_prepare before_fetch after_fetch before_stop after_stop before_umount after_umount before_switch after_switch before_start after_start before_health after_health before_prune after_prune"
+[ "$(on_host 3 awk '{ printf "%s%s", sep, $1; sep = " " }' /var/log/droot-hook-points)" = "$expected_deploy" ] ||
+    fail "the deploy ran the hooks $(on_host 3 cat /var/log/droot-hook-points | tr '\n' ' '), not $expected_deploy"
+on_host 3 rm -f /var/log/droot-hook-points
+play hooks-rollback rollback.yml --limit "$name-3" -e droot_app=webapp-local -e "droot_store=$work/store" \
+    -e app_port=$((app_base + 100)) -e droot_health_url=http://127.0.0.1:$((app_base + 100))/ -e "$hook_vars"
+[ "$play_rc" -eq 0 ] || fail "the rollback with every hook set failed"
+expected_rollback="before_select after_select before_stop after_stop before_umount after_umount before_switch after_switch before_start after_start before_health after_health"
+[ "$(on_host 3 awk '{ printf "%s%s", sep, $1; sep = " " }' /var/log/droot-hook-points)" = "$expected_rollback" ] ||
+    fail "the rollback ran the hooks $(on_host 3 cat /var/log/droot-hook-points | tr '\n' ' '), not $expected_rollback"
+[ "$(curl -fsS "http://127.0.0.1:$((app_base + 100))/")" = "webapp v2" ] || fail "the rollback with hooks did not go back to v2"
+printf -- '- name: Fail as a hook\n  ansible.builtin.fail:\n    msg: the hook says no\n' >"$hooks_dir/failing.yml"
+play hooks-failing deploy.yml -e droot_image="$name-app:v1" -e '{"droot_build": {}}' "${local_args[@]:2}" \
+    -e "droot_before_start_tasks_file=$hooks_dir/failing.yml"
+[ "$play_rc" -ne 0 ] || fail "a deploy whose hook fails succeeded"
+grep -E "^fatal: \[$name-3\]: FAILED! => .*failed on $name-3 at step start \(task 'Fail as a hook': the hook says no\); back on release $(release_of v2)" "$work/hooks-failing.log" ||
+    fail "the failing hook's deploy did not name step start and go back to v2"
+[ "$(curl -fsS "http://127.0.0.1:$((app_base + 100))/")" = "webapp v2" ] || fail "v2 does not run after the failing hook"
 
 if [ "${failures:-0}" -ne 0 ]; then echo "deploy_multihost: $failures checks failed" >&2; exit 1; fi
 
