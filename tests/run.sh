@@ -3,9 +3,10 @@
 # it installs what the tests need (quick when already done), stages the collection where
 # ansible-test needs it, runs the test stages, and ends with the line "N passed, N failed".
 #
-# usage: tests/run.sh [all|setup|units|sanity|compat|lint|integration] [ansible-test arguments...]
+# usage: tests/run.sh [all|setup|units|sanity|compat|lint|integration|returns] [ansible-test arguments...]
 #   all (default) runs every stage; the arguments are only passed to a single chosen stage,
 #   for example `tests/run.sh integration droot_run` or `tests/run.sh sanity --test pep8`.
+#   returns checks the module results that the last integration run recorded (see returns()).
 #
 # Environment: DROOT_VENV (default /opt/droot-venv), DROOT_PYTHON (the Python that creates the
 # venv, default /usr/bin/python3), DROOT_BUILD_DIR (where the collection is staged, outside any
@@ -18,12 +19,13 @@ venv=${DROOT_VENV:-/opt/droot-venv}
 base_python=${DROOT_PYTHON:-/usr/bin/python3}
 build=${DROOT_BUILD_DIR:-/tmp/droot-build$(printf %s "$repo" | tr / -)}
 collection=$build/ansible_collections/droot/core
+module_results=$build/module-results
 stage=${1:-all}
 shift || true
 
 case $stage in
-    all | setup | units | sanity | compat | lint | integration) ;;
-    *) echo "usage: $0 [all|setup|units|sanity|compat|lint|integration] [ansible-test arguments...]" >&2; exit 2 ;;
+    all | setup | units | sanity | compat | lint | integration | returns) ;;
+    *) echo "usage: $0 [all|setup|units|sanity|compat|lint|integration|returns] [ansible-test arguments...]" >&2; exit 2 ;;
 esac
 if [ "$stage" = all ] && [ $# -gt 0 ]; then
     echo "$0: arguments apply to a single stage, not to 'all'" >&2
@@ -180,6 +182,26 @@ lint() {
         --profile production --skip-list 'var-naming[no-role-prefix]' "${@:-roles/}")
 }
 
+# The Ansible configuration of the integration targets (ansible-test reads
+# tests/integration/integration.cfg, copied away, so with absolute paths; the runme.sh targets
+# inherit it): the callback tests/utils/callback_plugins/droot_results.py, which runs without
+# being enabled (ansible-test's ANSIBLE_CALLBACKS_ENABLED replaces callbacks_enabled), records
+# every droot.core module result in $module_results, which each integration run empties first;
+# bin_ansible_callbacks makes ad-hoc `ansible` commands record theirs too.
+write_integration_cfg() {
+    rm -rf "$module_results"
+    mkdir -p "$module_results"
+    cat >"$collection/tests/integration/integration.cfg" <<EOF
+# Written by tests/run.sh for this run of the integration targets.
+[defaults]
+callback_plugins = $collection/tests/utils/callback_plugins
+bin_ansible_callbacks = true
+
+[callback_droot_results]
+results_dir = $module_results
+EOF
+}
+
 # Each target counts as a stage: ansible-test records the targets that passed, with their run
 # time, in tests/output/data; the others it was asked to run failed.
 integration() {
@@ -194,6 +216,7 @@ integration() {
     fi
     echo "targets: $(echo "$selected" | tr '\n' ' ')"
     rm -rf "$collection/tests/output/data"
+    write_integration_cfg
     set +e
     ansible_test "${args[@]}"
     rc=$?
@@ -214,6 +237,12 @@ EOF
     if [ $rc -ne 0 ] && [ "$failed" -eq "$failed_before" ]; then
         record FAIL "integration (ansible-test exit $rc)" $((SECONDS - start))
     fi
+}
+
+# Every key of each droot.core module result that the last integration run recorded must be in
+# the module's RETURN, and every module must have been seen (only a run of all targets sees all).
+returns() {
+    "$venv/bin/python" "$collection/tests/utils/check_returns.py" "$module_results" "$collection/plugins/modules"
 }
 
 summary() {
@@ -238,6 +267,7 @@ case $stage in
         run_stage compat compat
         run_stage lint lint
         integration
+        run_stage returns returns
         ;;
     integration) integration "$@" ;;
     *) run_stage "$stage" "$stage" "$@" ;;

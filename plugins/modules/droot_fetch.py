@@ -389,14 +389,16 @@ notes:
   elements: str
 step:
   description: The step that failed, for example C(options), C(privileges), C(dest), C(lock), C(manifest), C(download),
-    C(unpack) or C(verify).
+    C(unpack) or C(verify); C(release) for a fault of O(dest)'s releases or bookkeeping that no other step names.
   returned: failure
   type: str
   sample: unpack
 code:
-  description: The error code of the store (S3's, an HTTP status) when reading O(src) failed.
+  description:
+    - The error code of the store when reading O(src) failed - S3's, a string such as C(AccessDenied); for an
+      C(https://) O(src), the HTTP status, a number.
   returned: on failure, when the store gave one
-  type: str
+  type: raw
   sample: AccessDenied
 uid:
   description: Owner id of RV(path) (Ansible's file facts about RV(path), added when it exists).

@@ -177,6 +177,14 @@ dests:
               description: Every process of the jail.
               type: list
               elements: int
+step:
+  description:
+    - The step that failed - C(state) when the bookkeeping of a O(dest) has a format this version cannot read,
+      C(release) for another fault of a O(dest) that droot cannot read past (bookkeeping that is not valid JSON,
+      a C(current) that is not a symlink to C(releases/<id>)).
+  returned: failure
+  type: str
+  sample: release
 """
 
 from ansible.module_utils.basic import AnsibleModule

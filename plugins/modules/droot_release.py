@@ -166,7 +166,10 @@ notes:
   type: list
   elements: str
 step:
-  description: The step that failed - C(options), C(lock), C(state), C(switch), C(rollback) or C(remove).
+  description:
+    - The step that failed - C(options), C(lock), C(state), C(switch), C(rollback) or C(remove); C(release) for a
+      fault of O(dest)'s releases or bookkeeping that no other step names (bookkeeping that is not valid JSON, a
+      C(current) that is not a symlink to C(releases/<id>)).
   returned: failure
   type: str
   sample: remove

@@ -323,27 +323,32 @@ EXAMPLES = r"""
 
 RETURN = r"""
 rc:
-  description: The exit status of a foreground command (128+N when signal N ended it); negative when the task's
-    timeout killed the jail.
-  returned: foreground run
+  description:
+    - The exit status of a foreground command (128+N when signal N ended it); negative when the task's
+      timeout killed the jail. C(0) when O(creates) or O(removes) skipped the command.
+  returned: foreground run (also when it failed or timed out), and when O(creates) or O(removes) skipped it
   type: int
   sample: 0
 stdout:
-  description: Standard output of a foreground command, trailing newlines removed; its first 16 MiB (a warning
-    says when there was more).
-  returned: foreground run
+  description:
+    - Standard output of a foreground command, trailing newlines removed; its first 16 MiB (a warning
+      says when there was more). Empty when O(creates) or O(removes) skipped the command.
+  returned: foreground run (also when it failed or timed out), and when O(creates) or O(removes) skipped it
   type: str
   sample: hello
 stderr:
-  description: Standard error of a foreground command, trailing newlines removed; its first 16 MiB.
-  returned: foreground run
+  description:
+    - Standard error of a foreground command, trailing newlines removed; its first 16 MiB. Empty when
+      O(creates) or O(removes) skipped the command.
+  returned: foreground run (also when it failed or timed out), and when O(creates) or O(removes) skipped it
   type: str
   sample: ""
 pid:
   description:
     - The host pid of the jail's init (of the app with O(namespaces=host)), the process a supervisor watches;
-      for a detached run, the one in O(pidfile) (the running one when it was already running).
-  returned: when a command runs, and for a detached jail that already runs
+      for a detached run, the one in O(pidfile) (the running one when it was already running). When a detached
+      run fails at step C(start) because a jail of the same O(name) runs from another root, that jail's pid.
+  returned: when a command runs, for a detached jail that already runs, and on that failure
   type: int
   sample: 4242
 pidfile:
@@ -368,14 +373,16 @@ pids:
   elements: int
   sample: [4242, 4243]
 unmounted:
-  description: The mount points that O(state=stopped) unmounted.
-  returned: with O(state=stopped), when something ran or was mounted
+  description:
+    - The mount points that O(state=stopped) unmounted; when it fails at step C(unmount) (a mount stays busy),
+      those unmounted before.
+  returned: with O(state=stopped) when something ran or was mounted, not in check mode
   type: list
   elements: str
   sample: []
 cmd:
-  description: The command as executed.
-  returned: when a command runs
+  description: The command as executed (in check mode, as a run would execute it).
+  returned: when a command runs, and in check mode
   type: list
   elements: str
   sample: [/usr/bin/app, serve]
@@ -421,10 +428,17 @@ msg:
 step:
   description:
     - The step of the run sequence that failed, for example C(resolve-user), C(mount-proc), C(find-command);
-      C(privileges) when not run as root.
-  returned: failure
+      C(privileges) when not run as root, C(wait) when O(timeout) killed the jail.
+  returned: failure, except when the command exited with a non-zero status (RV(rc) is that status)
   type: str
   sample: find-command
+errno:
+  description:
+    - The error number of the system call that made RV(step) fail; C(0) when a step inside the jail's processes
+      (before its command ran) failed without one.
+  returned: on failure, when a step failed on a system call or inside the jail's processes
+  type: int
+  sample: 13
 """
 
 import datetime

@@ -380,6 +380,7 @@ on_host 3 rm -f /var/log/droot-hook-points
 play hooks-deploy deploy.yml -e droot_image="$name-app:v1" -e '{"droot_build": {}}' "${local_args[@]:2}" -e "$hook_vars"
 [ "$play_rc" -eq 0 ] || fail "the deploy with every hook set failed"
 expected_deploy="before_ship after_ship before_prepare after_prepare before_fetch after_fetch before_stop after_stop before_umount after_umount before_switch after_switch before_start after_start before_health after_health before_prune after_prune"
+# shellcheck disable=SC2016 # the dollar signs are awk fields, not shell variables
 [ "$(on_host 3 awk '{ printf "%s%s", sep, $1; sep = " " }' /var/log/droot-hook-points)" = "$expected_deploy" ] ||
     fail "the deploy ran the hooks $(on_host 3 cat /var/log/droot-hook-points | tr '\n' ' '), not $expected_deploy"
 on_host 3 rm -f /var/log/droot-hook-points
@@ -387,6 +388,7 @@ play hooks-rollback rollback.yml --limit "$name-3" -e droot_app=webapp-local -e 
     -e app_port=$((app_base + 100)) -e droot_health_url=http://127.0.0.1:$((app_base + 100))/ -e "$hook_vars"
 [ "$play_rc" -eq 0 ] || fail "the rollback with every hook set failed"
 expected_rollback="before_select after_select before_stop after_stop before_umount after_umount before_switch after_switch before_start after_start before_health after_health"
+# shellcheck disable=SC2016 # the dollar signs are awk fields, not shell variables
 [ "$(on_host 3 awk '{ printf "%s%s", sep, $1; sep = " " }' /var/log/droot-hook-points)" = "$expected_rollback" ] ||
     fail "the rollback ran the hooks $(on_host 3 cat /var/log/droot-hook-points | tr '\n' ' '), not $expected_rollback"
 [ "$(curl -fsS "http://127.0.0.1:$((app_base + 100))/")" = "webapp v2" ] || fail "the rollback with hooks did not go back to v2"
