@@ -18,6 +18,12 @@ EXPORT_TARGET = 0.3
 FETCH_TARGETS = {"zstd": 0.5, "gzip": 1.0}
 NOOP_SPEEDUP = 5.0
 RSS_TARGET_MB = 200.0
+# The deploy role against 0.1.0's (issue: fewer tasks per host): new / 0.1.0 at most this.
+DEPLOY_NOOP_TARGET = 0.5        # wall time of the no-op deploy on 1 host
+DEPLOY_FIRST_TARGET = 0.7       # wall time of the first deploy on 1 host
+DEPLOY_CPU_TARGET = 0.5         # controller CPU seconds per host per deploy
+DEPLOY_TASKS_TARGET = 25        # tasks executed per host, a deploy without hooks (new role)
+DEPLOY_ROLES = ("new", "0.1.0")
 
 
 def _median(values):
@@ -73,7 +79,9 @@ def rows(results):
                         "docker_export", stored=(export["stored_bytes"]["seed"], None), target=None))
         out.append(_row(label, image, "reference: the seed's pipeline with `zstd -3 -T0` for gzip", "", export,
                         "seed", "zstd_pipeline", stored=(export["stored_bytes"]["seed"], None), target=None))
-        fetch = image["fetch"]
+        fetch = image.get("fetch")
+        if fetch is None:
+            continue
         tree_bytes = fetch["tree"].get("bytes")
         for compression in ("zstd", "gzip"):
             for state in ("fresh", "existing"):
@@ -110,8 +118,10 @@ def _row(label, image, operation, variant, section, seed, ours, stored, target, 
 def noop_rows(results):
     out = []
     for label, image in results["images"].items():
-        for module, section, first in (("droot_export", image["export"], "zstd"),
-                                       ("droot_fetch", image["fetch"], "zstd_fresh")):
+        for module, section, first in (("droot_export", image.get("export"), "zstd"),
+                                       ("droot_fetch", image.get("fetch"), "zstd_fresh")):
+            if section is None:
+                continue
             first_runs = _runs(section, first)
             row = {"image": label, "module": module,
                    "first_engine": _median([run["work_s"] for run in first_runs]),
@@ -127,23 +137,119 @@ def noop_rows(results):
     return out
 
 
+def _deploy_runs(entry, role, kind):
+    """The runs of one role and kind (first, noop) at one host count; a results.json from before the
+    roles were compared has the checkout's role only."""
+    if "roles" in entry:
+        return entry["roles"].get(role, {}).get(kind, [])
+    return entry.get(kind, []) if role == "new" else []
+
+
+def _deploy_roles(results):
+    """The roles measured, in table order."""
+    counts = (results.get("deploy") or {}).get("counts", [])
+    return [role for role in DEPLOY_ROLES if any(_deploy_runs(entry, role, "first") for entry in counts)]
+
+
+def _ratio(mine, theirs):
+    return mine / theirs if mine is not None and theirs else None
+
+
+def _per_host(runs, hosts):
+    """The median controller CPU seconds per host."""
+    return _median([run["cpu_s"] / hosts if run.get("cpu_s") is not None else None for run in runs])
+
+
 def deploy_rows(results):
+    """One row per host count and role."""
     deploy = results.get("deploy") or {}
     out = []
     for entry in deploy.get("counts", []):
-        first = _median([run["seconds"] for run in entry["first"]])
-        noop = _median([run["seconds"] for run in entry["noop"]])
-        out.append({"hosts": entry["hosts"], "batches": entry["batches"], "first_s": first, "noop_s": noop,
-                    "first_per_batch_s": first / entry["batches"] if first else None,
-                    "controller_cpu_s": _median([run.get("cpu_s") for run in entry["first"]]),
-                    "hosts_cpu_s": _median([run.get("hosts_cpu_s") for run in entry["first"]]),
-                    "busy_cpus": _median([run.get("busy_cpus") for run in entry["first"]]),
-                    "peak_mb": _peak_mb(entry["first"] + entry["noop"])})
+        for role in _deploy_roles(results):
+            first_runs, noop_runs = _deploy_runs(entry, role, "first"), _deploy_runs(entry, role, "noop")
+            if not first_runs:
+                continue
+            first = _median([run["seconds"] for run in first_runs])
+            noop = _median([run["seconds"] for run in noop_runs])
+            hosts = entry["hosts"]
+            out.append({"hosts": hosts, "batches": entry["batches"], "role": role, "first_s": first, "noop_s": noop,
+                        "first_per_batch_s": first / entry["batches"] if first else None,
+                        "controller_cpu_s": _median([run.get("cpu_s") for run in first_runs]),
+                        "cpu_per_host_first": _per_host(first_runs, hosts), "cpu_per_host_noop": _per_host(noop_runs, hosts),
+                        "hosts_cpu_s": _median([run.get("hosts_cpu_s") for run in first_runs]),
+                        "busy_cpus": _median([run.get("busy_cpus") for run in first_runs]),
+                        "tasks_first": _median([run.get("executed_per_host_max") for run in first_runs]),
+                        "tasks_noop": _median([run.get("executed_per_host_max") for run in noop_runs]),
+                        "skipped_first": _median([run.get("skipped_per_host_max") for run in first_runs]),
+                        "skipped_noop": _median([run.get("skipped_per_host_max") for run in noop_runs]),
+                        "peak_mb": _peak_mb(first_runs + noop_runs)})
+    return out
+
+
+def deploy_ratios(results):
+    """new / 0.1.0 per host count: each attempt's runs of the two roles paired, then the median."""
+    out = []
+    if _deploy_roles(results) != list(DEPLOY_ROLES):
+        return out
+    for entry in results["deploy"]["counts"]:
+        row = {"hosts": entry["hosts"]}
+        for kind in ("first", "noop"):
+            pairs = list(zip(_deploy_runs(entry, "new", kind), _deploy_runs(entry, "0.1.0", kind)))
+            row[kind] = _median([_ratio(new["seconds"], old["seconds"]) for new, old in pairs])
+            row["cpu_" + kind] = _median([_ratio(new.get("cpu_s"), old.get("cpu_s")) for new, old in pairs])
+        # Per host per deploy, both deploys counted alike: (first + no-op) of one over the other's.
+        pairs = zip(zip(_deploy_runs(entry, "new", "first"), _deploy_runs(entry, "new", "noop")),
+                    zip(_deploy_runs(entry, "0.1.0", "first"), _deploy_runs(entry, "0.1.0", "noop")))
+        row["cpu_both"] = _median([_ratio(new[0]["cpu_s"] + new[1]["cpu_s"], old[0]["cpu_s"] + old[1]["cpu_s"])
+                                   for new, old in pairs
+                                   if None not in (new[0].get("cpu_s"), new[1].get("cpu_s"), old[0].get("cpu_s"),
+                                                   old[1].get("cpu_s"))])
+        out.append(row)
+    return out
+
+
+def deploy_targets(results):
+    """(target, measured, met) of the deploy role against 0.1.0's."""
+    out = []
+    rows_by = dict(((row["hosts"], row["role"]), row) for row in deploy_rows(results))
+    ratios = dict((row["hosts"], row) for row in deploy_ratios(results))
+    if 1 in ratios:
+        for kind, name, target in (("noop", "no-op deploy", DEPLOY_NOOP_TARGET),
+                                   ("first", "first deploy", DEPLOY_FIRST_TARGET)):
+            ratio = ratios[1][kind]
+            if ratio is None:
+                continue
+            out.append(("deploy role, %s on 1 host: new / 0.1.0 <= %.1f" % (name, target),
+                        "%.2f (%.1f s / %.1f s)" % (ratio, rows_by[(1, "new")][kind + "_s"],
+                                                    rows_by[(1, "0.1.0")][kind + "_s"]),
+                        ratio <= target))
+    if ratios:
+        hosts = max(ratios)
+        ratio = ratios[hosts]["cpu_both"]
+        if ratio is not None:
+            new, old = rows_by[(hosts, "new")], rows_by[(hosts, "0.1.0")]
+            out.append(("deploy role, controller CPU seconds per host per deploy: new / 0.1.0 <= %.1f (%d hosts, "
+                        "first and no-op deploy together)" % (DEPLOY_CPU_TARGET, hosts),
+                        "%.2f (first %s, no-op %s; per host: first %.1f s / %.1f s, no-op %.1f s / %.1f s)"
+                        % (ratio, _fmt(ratios[hosts]["cpu_first"]), _fmt(ratios[hosts]["cpu_noop"]),
+                           new["cpu_per_host_first"], old["cpu_per_host_first"], new["cpu_per_host_noop"],
+                           old["cpu_per_host_noop"]),
+                        ratio <= DEPLOY_CPU_TARGET))
+    counted = [row for row in deploy_rows(results) if row["role"] == "new" and row["tasks_first"] is not None]
+    if counted:
+        most = max(max(row["tasks_first"], row["tasks_noop"] or 0) for row in counted)
+        old = [row for row in deploy_rows(results) if row["role"] == "0.1.0" and row["tasks_first"] is not None]
+        out.append(("deploy role, tasks executed per host, a deploy without hooks <= %d (new role; the most on any "
+                    "host, first or no-op, any host count)" % DEPLOY_TASKS_TARGET,
+                    "%d (0.1.0: %s)" % (most, max(max(row["tasks_first"], row["tasks_noop"] or 0) for row in old)
+                                        if old else "-"),
+                    most <= DEPLOY_TASKS_TARGET))
     return out
 
 
 def targets(results):
-    """(target, measured, met) for each acceptance line of issue 6 that this run measured."""
+    """(target, measured, met) for each acceptance line of issue 6, and of the deploy role against
+    0.1.0's, that this run measured."""
     out = []
     main = rows(results)
     for row in main:
@@ -166,12 +272,13 @@ def targets(results):
         out.append(("large image: peak RSS of the module's process tree < %.0f MB" % RSS_TARGET_MB,
                     "%.0f MB (highest of export and fetch)" % peak, peak < RSS_TARGET_MB))
     deploy = deploy_rows(results)
-    by_hosts = dict((row["hosts"], row) for row in deploy)
+    by_hosts = dict((row["hosts"], row) for row in deploy if row["role"] == "new")
     if 2 in by_hosts and 8 in by_hosts and by_hosts[2]["first_s"]:
         growth = by_hosts[8]["first_s"] / by_hosts[2]["first_s"]
         out.append(("deploy time grows with batches, not hosts: 8 hosts (2 batches) / 2 hosts (2 batches) < 2",
                     "%.2f (first deploy; no-op %.2f)" % (growth, by_hosts[8]["noop_s"] / by_hosts[2]["noop_s"]),
                     growth < 2.0))
+    out.extend(deploy_targets(results))
     return out
 
 
@@ -198,23 +305,33 @@ def profile_lines(results):
     return lines
 
 
-def markdown(results):
-    lines = []
+def _header(results):
     machine = results["machine"]
     load = results.get("load", {}).get("total", {})
     settings = results["settings"]
-    lines.append("Run of %s: %d CPUs (%s), %.0f GiB, kernel %s, fetched trees on %s; rounds per pair: %d on the app "
-                 "image, %d on the large one (%d through `ansible`); %d s in all. Machine load during the run: %s "
-                 "CPUs busy on average, %s of them this benchmark's own processes and moto_server (not counting dockerd "
-                 "and the hosts' containers); load average at the end %s."
-                 % (results["started"], machine["cpus"], machine["cpu_model"], machine["memory_gib"], machine["kernel"],
-                    machine.get("trees_on", "?"), settings["repeat"], settings.get("repeat_large", settings["repeat"]),
-                    settings["ansible_repeat"], results["duration_s"], load.get("busy_cpus", "?"),
-                    load.get("benchmark_cpus", "?"), " / ".join(str(value) for value in load.get("loadavg", []))))
-    lines.append("")
+    sections = settings.get("sections")
+    text = "Run of %s: %d CPUs (%s), %.0f GiB, kernel %s" % (
+        results["started"], machine["cpus"], machine["cpu_model"], machine["memory_gib"], machine["kernel"])
+    if sections is not None and sorted(sections) != sorted(["export", "fetch", "profile", "deploy"]):
+        text += "; sections %s only" % ", ".join(sections)
+    if results["images"]:
+        text += ", fetched trees on %s; rounds per pair: %d on the app image, %d on the large one (%d through " \
+                "`ansible`)" % (machine.get("trees_on", "-"), settings["repeat"],
+                                settings.get("repeat_large", settings["repeat"]), settings["ansible_repeat"])
+    if results.get("deploy"):
+        text += "; deploy runs per host count and role: %d" % settings.get("deploy_repeat", 1)
+    text += ("; %d s in all. Machine load during the run: %s CPUs busy on average, %s of them this benchmark's own "
+             "processes and moto_server (not counting dockerd and the hosts' containers); load average at the end %s."
+             % (results["duration_s"], load.get("busy_cpus", "?"), load.get("benchmark_cpus", "?"),
+                " / ".join(str(value) for value in load.get("loadavg", []))))
+    return text
+
+
+def _image_tables(results):
+    lines = []
     sizes = []
     for label, image in results["images"].items():
-        tree = image["fetch"]["tree"]
+        tree = (image.get("fetch") or {}).get("tree", {})
         sizes.append("%s: `%s`, %.0f MB, %s files and directories"
                      % (label, image["image"], image["docker_size"] / MB, tree.get("members", "?")))
     lines.append("Images: " + "; ".join(sizes) + ".")
@@ -246,20 +363,45 @@ def markdown(results):
             _fmt(row["first_ansible"]), _fmt(row["noop_engine"], "%.3f"), _fmt(row["noop_process"]),
             _fmt(row["noop_ansible"]), _fmt(row["speedup_engine"], "%.0fx"), _fmt(row["speedup_process"], "%.1fx"),
             _fmt(row["speedup_ansible"], "%.1fx")))
-    deploy = deploy_rows(results)
-    if deploy:
+    return lines
+
+
+def _tasks(executed, skipped):
+    return "-" if executed is None else "%.0f (%s)" % (executed, _fmt(skipped, "%.0f"))
+
+
+def _deploy_tables(results):
+    lines = ["", "| hosts | batches (serial 50%) | role | first deploy s | per batch s | no-op deploy s | controller "
+             "CPU s per host: first / no-op | hosts' CPU s, first deploy | tasks per host, executed (skipped): first "
+             "/ no-op | machine CPUs busy | controller peak MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in deploy_rows(results):
+        lines.append("| %d | %d | %s | %s | %s | %s | %s / %s | %s | %s / %s | %s of %d | %s |" % (
+            row["hosts"], row["batches"], row["role"], _fmt(row["first_s"], "%.1f"),
+            _fmt(row["first_per_batch_s"], "%.1f"), _fmt(row["noop_s"], "%.1f"), _fmt(row["cpu_per_host_first"]),
+            _fmt(row["cpu_per_host_noop"]), _fmt(row["hosts_cpu_s"], "%.1f"),
+            _tasks(row["tasks_first"], row["skipped_first"]), _tasks(row["tasks_noop"], row["skipped_noop"]),
+            _fmt(row["busy_cpus"], "%.2f"), results["machine"]["cpus"], _fmt(row["peak_mb"], "%.0f")))
+    ratios = deploy_ratios(results)
+    if ratios:
+        lines += ["", "| hosts | new / 0.1.0: first deploy s | no-op deploy s | controller CPU s per host: first / "
+                  "no-op / both deploys |", "|---|---|---|---|"]
+        for row in ratios:
+            lines.append("| %d | %s | %s | %s / %s / %s |" % (
+                row["hosts"], _fmt(row["first"]), _fmt(row["noop"]), _fmt(row["cpu_first"]), _fmt(row["cpu_noop"]),
+                _fmt(row["cpu_both"])))
+    return lines
+
+
+def markdown(results):
+    lines = [_header(results)]
+    if results["images"]:
         lines.append("")
-        lines.append("| hosts | batches (serial 50%) | first deploy s | per batch s | no-op deploy s | first deploy "
-                     "CPU s: controller / hosts | machine CPUs busy | controller peak MB |")
-        lines.append("|---|---|---|---|---|---|---|---|")
-        for row in deploy:
-            lines.append("| %d | %d | %s | %s | %s | %s / %s | %s of %d | %s |" % (
-                row["hosts"], row["batches"], _fmt(row["first_s"], "%.1f"), _fmt(row["first_per_batch_s"], "%.1f"),
-                _fmt(row["noop_s"], "%.1f"), _fmt(row["controller_cpu_s"], "%.1f"), _fmt(row["hosts_cpu_s"], "%.1f"),
-                _fmt(row["busy_cpus"], "%.2f"), results["machine"]["cpus"], _fmt(row["peak_mb"], "%.0f")))
+        lines.extend(_image_tables(results))
+    if deploy_rows(results):
+        lines.extend(_deploy_tables(results))
     lines.extend(profile_lines(results))
     lines.append("")
-    lines.append("| target (issue 6) | measured | |")
+    lines.append("| target (issue 6; the deploy role: new / 0.1.0, tasks per host) | measured | |")
     lines.append("|---|---|---|")
     for name, measured, met in targets(results):
         lines.append("| %s | %s | %s |" % (name, measured, "met" if met else "**missed**"))
@@ -303,22 +445,30 @@ def plots(results, directory):
     deploy = deploy_rows(results)
     if deploy:
         figure, axis = plt.subplots(figsize=(6.5, 4.2))
-        hosts = [row["hosts"] for row in deploy]
-        axis.plot(hosts, [row["first_s"] for row in deploy], marker="o", label="first deploy")
-        axis.plot(hosts, [row["noop_s"] for row in deploy], marker="s", label="no-op deploy")
+        styles = {"new": ("-", "this checkout"), "0.1.0": ("--", "0.1.0")}
+        for role in _deploy_roles(results):
+            selected = [row for row in deploy if row["role"] == role]
+            hosts = [row["hosts"] for row in selected]
+            linestyle, name = styles[role]
+            axis.plot(hosts, [row["first_s"] for row in selected], marker="o", color="tab:blue", linestyle=linestyle,
+                      label="first deploy, %s" % name)
+            axis.plot(hosts, [row["noop_s"] for row in selected], marker="s", color="tab:orange",
+                      linestyle=linestyle, label="no-op deploy, %s" % name)
+        hosts = sorted(set(row["hosts"] for row in deploy))
         for row in deploy:
-            axis.annotate("%d batch%s" % (row["batches"], "es" if row["batches"] > 1 else ""),
-                          (row["hosts"], row["first_s"]), textcoords="offset points", xytext=(0, 7),
-                          ha="center", fontsize=8)
+            if row["role"] == _deploy_roles(results)[-1]:
+                axis.annotate("%d batch%s" % (row["batches"], "es" if row["batches"] > 1 else ""),
+                              (row["hosts"], row["first_s"]), textcoords="offset points", xytext=(0, 7),
+                              ha="center", fontsize=8)
         axis.set_xscale("log", base=2)
         axis.set_xticks(hosts)
         axis.set_xticklabels([str(value) for value in hosts])
         axis.set_xlabel("hosts (serial 50%)")
         axis.set_ylabel("wall time of ansible-playbook (s)")
         axis.set_ylim(0, max(row["first_s"] for row in deploy) * 1.15)
-        axis.set_title("droot.core.deploy: time against host count")
+        axis.set_title("droot.core.deploy against 0.1.0's: time against host count")
         axis.grid(True, alpha=0.3)
-        axis.legend()
+        axis.legend(fontsize=8)
         figure.tight_layout()
         path = os.path.join(directory, "time_vs_hosts.png")
         figure.savefig(path, dpi=100)

@@ -20,7 +20,8 @@ to round:
 droot.core's side runs at two levels: the module's main() in a Python process of its own
 (bench/engine.py: the process's wall time is what the module costs on a host, its `work_s` the
 module_utils engine alone), and the same module through `ansible localhost -m` (Ansible's fixed
-costs included). Last, the deploy role on 1, 2, 4 and 8 container hosts (bench/deploy.py).
+costs included). Last, the deploy role on 1, 2, 4 and 8 container hosts, this checkout's and
+0.1.0's in the same run (bench/deploy.py). ``--sections`` runs only some of these.
 
 Every run's wall time and the peak memory of its whole process tree (bench/measure.py) go to
 bench/results/results.json; bench/report.py makes results.md and the PNG plots from it.
@@ -409,6 +410,21 @@ class CpuLoad:
         return self._between(self.start, self._now())
 
 
+SECTIONS = ("export", "fetch", "profile", "deploy")
+
+
+def _sections(text):
+    """The sections asked for, with what they need: fetch and profile read export's archives."""
+    wanted = set(name.strip() for name in text.split(",") if name.strip())
+    unknown = wanted - set(SECTIONS)
+    if unknown:
+        raise argparse.ArgumentTypeError("unknown section %s (choose from %s)"
+                                         % (", ".join(sorted(unknown)), ", ".join(SECTIONS)))
+    if wanted & {"fetch", "profile"}:
+        wanted.add("export")
+    return [name for name in SECTIONS if name in wanted]
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--repeat", type=int, default=5, help="rounds of each pair on the app image (default 5)")
@@ -421,6 +437,10 @@ def parse_args():
     parser.add_argument("--hosts", help="host counts for the deploy role (default 1,2,4,8); empty: skip it")
     parser.add_argument("--deploy-repeat", type=int, default=1, help="first deploys and no-ops per host count")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
+    parser.add_argument("--sections", type=_sections, default=list(SECTIONS),
+                        help="which sections, comma-separated: export, fetch, profile, deploy (default all; fetch "
+                             "and profile run export too, they read its archives); results in WORKDIR/results "
+                             "unless all run")
     parser.add_argument("--quick", action="store_true",
                         help="development run: app image only, 1 round, hosts 1,2, results in WORKDIR/results")
     parser.add_argument("--port", type=int, default=5290, help="moto_server's port on 127.0.0.1 (default 5290)")
@@ -434,7 +454,11 @@ def parse_args():
         args.repeat, args.repeat_large, args.images = 1, 1, "app"
         args.hosts = "1,2" if args.hosts is None else args.hosts
     args.hosts = "1,2,4,8" if args.hosts is None else args.hosts
-    args.results = args.results or (os.path.join(args.workdir, "results") if args.quick else RESULTS)
+    # bench/results (and the README's tables) hold complete runs only (--no-profile aside).
+    partial = args.quick or args.sections != list(SECTIONS)
+    if args.no_profile and "profile" in args.sections:
+        args.sections.remove("profile")
+    args.results = args.results or (os.path.join(args.workdir, "results") if partial else RESULTS)
     return args
 
 
@@ -450,6 +474,8 @@ def main():
     load = CpuLoad()
     started = datetime.datetime.now(datetime.timezone.utc)
     wanted = [name.strip() for name in args.images.split(",") if name.strip()]
+    if "export" not in args.sections:
+        wanted = []   # the deploy section builds the app image itself
     image_names = {}
     if "app" in wanted:
         image_names["app"] = images.ensure_app(args.workdir, log)
@@ -457,7 +483,8 @@ def main():
         image_names["large"] = images.ensure_large(args.workdir, args.large_mb, log)
     results = {"started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "machine": machine_facts(),
                "settings": {"repeat": args.repeat, "repeat_large": args.repeat_large,
-                            "ansible_repeat": args.ansible_repeat, "large_mb": args.large_mb, "hosts": args.hosts},
+                            "ansible_repeat": args.ansible_repeat, "large_mb": args.large_mb, "hosts": args.hosts,
+                            "sections": args.sections, "deploy_repeat": args.deploy_repeat},
                "images": {}, "load": {}}
     results["load"]["images built"] = load.snapshot()
     moto = bench_fetch.Moto(args.port, args.workdir)
@@ -465,19 +492,24 @@ def main():
     try:
         bench_export.make_bucket(moto.endpoint, BUCKET)
         bench = Bench(args, args.workdir, collections, moto)
-        trees = TreesFilesystem(args.workdir, 40) if args.trees_on is None else contextlib.nullcontext(args.trees_on)
+        if "fetch" in args.sections or "profile" in args.sections:
+            trees = TreesFilesystem(args.workdir, 40) if args.trees_on is None else contextlib.nullcontext(args.trees_on)
+        else:
+            trees = contextlib.nullcontext(None)
         with trees as bench.trees:
-            results["machine"]["trees_on"] = _filesystem_of(bench.trees)
+            if bench.trees is not None:
+                results["machine"]["trees_on"] = _filesystem_of(bench.trees)
             for label, image in image_names.items():
                 entry = results["images"][label] = image_facts(image)
                 entry["export"] = export_section(bench, label, image)
                 results["load"]["%s export" % label] = load.snapshot()
-                entry["fetch"] = fetch_section(bench, label)
-                results["load"]["%s fetch" % label] = load.snapshot()
-                if not args.no_profile:
+                if "fetch" in args.sections:
+                    entry["fetch"] = fetch_section(bench, label)
+                    results["load"]["%s fetch" % label] = load.snapshot()
+                if "profile" in args.sections:
                     entry["profile"] = profile_section(bench, label, image)
         counts = [int(value) for value in args.hosts.split(",") if value.strip()]
-        if counts:
+        if counts and "deploy" in args.sections:
             import deploy  # pylint: disable=import-outside-toplevel
             results["deploy"] = deploy.run(bench, image_names.get("app") or images.ensure_app(args.workdir, log),
                                            counts, args.deploy_repeat, log)
