@@ -102,12 +102,12 @@ def _deploy(bench, role, kind, count, inventory, play_vars, log):
                          % (count, role, changed, result.stdout[-4000:]))
     executed = [counters["executed"] for counters in tasks.values()]
     record = {"seconds": result.seconds, "peak_mib": result.peak_mib, "peak_process_mib": result.peak_process_mib,
-                 "cpu_s": result.cpu_s, "cpu_s_per_host": result.cpu_s / count if result.cpu_s is not None else None,
-                 "busy_cpus": result.busy_cpus, "changed": changed, "tasks": tasks,
-                 "executed_per_host_max": max(executed), "executed_per_host_mean": sum(executed) / float(count),
-                 "skipped_per_host_max": max(counters.get("skipped", 0) for counters in tasks.values()),
-                 "deprecations": result.stderr.count("[DEPRECATION WARNING]"),
-                 "hosts_cpu_s": hosts_after - hosts_before if None not in (hosts_before, hosts_after) else None}
+              "cpu_s": result.cpu_s, "cpu_s_per_host": result.cpu_s / count if result.cpu_s is not None else None,
+              "busy_cpus": result.busy_cpus, "changed": changed, "tasks": tasks,
+              "executed_per_host_max": max(executed), "executed_per_host_mean": sum(executed) / float(count),
+              "skipped_per_host_max": max(counters.get("skipped", 0) for counters in tasks.values()),
+              "deprecations": result.stderr.count("[DEPRECATION WARNING]"),
+              "hosts_cpu_s": hosts_after - hosts_before if None not in (hosts_before, hosts_after) else None}
     log("deploy on %d hosts, %-5s role, %-5s: %6.1f s  controller CPU %5.1f s (%4.1f per host)  %5.0f MiB  "
         "tasks per host %d (skipped %d)  changed=%d  machine busy %.2f CPUs"
         % (count, role, kind, result.seconds, result.cpu_s, record["cpu_s_per_host"], result.peak_mib,
