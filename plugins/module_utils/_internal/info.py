@@ -98,7 +98,7 @@ def describe_dest(dest, layout, with_disk_usage=True, names=None):
     target = releases.open_target(dest, layout)
     state = target.load_state()
     current = target.current(state)
-    on_disk = target.releases()
+    on_disk = target.releases(state)
     previous = releases.previous_of(state, current, on_disk)
     marked = set(state["rolled_back"])
     found = []

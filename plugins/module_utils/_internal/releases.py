@@ -691,8 +691,9 @@ class ReleasesTarget(_Target):
                                % (self.current_link, target))
         return parts[1]
 
-    def releases(self):
-        """The release ids on disk. What dest holds before it is adopted is no release."""
+    def releases(self, state):
+        """The release ids on disk (the directories say, not ``state``). What dest holds before it
+        is adopted is no release."""
         if self.adopting:
             return []
         try:
@@ -803,9 +804,9 @@ class ReplaceTarget(_Target):
             return None
         return state.get("current")
 
-    def releases(self):
+    def releases(self, state):
         """The one release there is: the tree in ``dest``."""
-        current = self.current(self.load_state())
+        current = self.current(state)
         return [current] if current else []
 
     @classmethod
@@ -915,7 +916,7 @@ class Executor:
         self.dry_run = dry_run
         self.before = target.current(state)
         self.current = self.before
-        self.on_disk = set(target.releases())
+        self.on_disk = set(target.releases(state))
         self.removed = []
         self.kept_busy = []
         self.kept_old = None

@@ -352,7 +352,7 @@ def test_a_checksum_mismatch_leaves_no_staging_behind(tmp_path, target):
         fetcher.download(params(src=src), target, planned, None)
     assert caught.value.step == "verify"
     assert os.listdir(target.staging_dir) == []
-    assert target.releases() == []
+    assert target.releases(target.load_state()) == []
 
 
 def test_check_mode_reports_the_fetch_and_writes_nothing(tmp_path):
@@ -473,7 +473,7 @@ def test_an_archive_past_a_limit_leaves_no_staging_and_the_release_active(tmp_pa
     assert caught.value.step == "unpack"
     target = releases.open_target(dest, "releases")
     assert os.listdir(target.staging_dir) == []
-    assert target.releases() == [hashlib.sha256(good).hexdigest()[:12]]
+    assert target.releases(target.load_state()) == [hashlib.sha256(good).hexdigest()[:12]]
     with open(os.path.join(dest, "current", "etc", "marker"), "rb") as handle:
         assert handle.read() == b"good"
 

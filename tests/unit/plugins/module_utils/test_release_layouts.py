@@ -136,7 +136,7 @@ def test_a_dry_run_gives_the_result_of_a_run_and_changes_nothing(tmp_path):
                        removed=["r4", "r1"], kept_busy=[], rolled_back=[], sha256="r3" * 4, notes=[])
     assert operations(dry, dry_run=True) == ran
     assert snapshot(dry.dest) == before
-    assert real.releases() == ["r2", "r3"]
+    assert real.releases(real.load_state()) == ["r2", "r3"]
 
 
 # -- droot_release's refusals ----------------------------------------------------------------------

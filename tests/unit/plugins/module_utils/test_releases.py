@@ -217,11 +217,11 @@ def test_prune_keeps_current_previous_and_newest(target, executor):
     add_release(executor, "never-active", activate=False)
     executor.prune(3)
     assert sorted(executor.removed) == ["never-active", "r1", "r2"] and executor.kept_busy == []
-    assert target.releases() == ["r3", "r4", "r5"]
+    assert target.releases(target.load_state()) == ["r3", "r4", "r5"]
     again = releases.Executor(target, executor.state, dry_run=False)
     again.prune(1)
     assert again.removed == ["r3"], "keep=1 still keeps the previous release"
-    assert target.releases() == ["r4", "r5"]
+    assert target.releases(target.load_state()) == ["r4", "r5"]
     assert "r3" not in executor.state["releases"]
 
 
@@ -275,7 +275,7 @@ def test_rolled_back_releases_do_not_take_keep_slots(target, executor):
     assert executor.prune_candidates(3) == ["r4"]
     executor.prune(3)
     assert executor.removed == ["r4"] and executor.kept_busy == []
-    assert target.releases() == ["r1", "r2", "r3"], "the good releases keep their places"
+    assert target.releases(target.load_state()) == ["r1", "r2", "r3"], "the good releases keep their places"
     assert all("r4" not in executor.state[key] for key in ("history", "rolled_back", "releases"))
 
 
@@ -285,7 +285,7 @@ def test_a_rolled_back_release_stays_while_there_is_room(target, executor):
     executor.switch("r1", rolled_back_from="r2")
     executor.prune(3)
     assert (executor.removed, executor.kept_busy) == ([], [])
-    assert target.releases() == ["r1", "r2"]
+    assert target.releases(target.load_state()) == ["r1", "r2"]
 
 
 def test_prune_spares_the_release_of_the_task(target, executor):
@@ -296,7 +296,7 @@ def test_prune_spares_the_release_of_the_task(target, executor):
     assert executor.prune_candidates(2, protect=["fresh"]) == ["r1"]
     executor.prune(2, protect=["fresh"])
     assert executor.removed == ["r1"]
-    assert target.releases() == ["fresh", "r2", "r3"]
+    assert target.releases(target.load_state()) == ["fresh", "r2", "r3"]
 
 
 def test_check_mode_prune_counts_the_release_it_would_fetch(target, executor):
@@ -307,7 +307,7 @@ def test_check_mode_prune_counts_the_release_it_would_fetch(target, executor):
     dry.switch("new")
     dry.prune(3, protect=["new"])
     assert (dry.removed, dry.kept_busy) == (["r1"], [])
-    assert target.releases() == ["r1", "r2", "r3"]
+    assert target.releases(target.load_state()) == ["r1", "r2", "r3"]
 
 
 def test_keep_zero_keeps_everything(executor):
