@@ -19,6 +19,8 @@ description:
     namespace (C(init_pid) is the jail's init) or, for a jail that shares the host's, the processes rooted
     there. Processes that a jail started inside a nested chroot of its own are not listed.
   - A O(dest) that does not exist or that droot never fetched into is reported with no releases.
+  - It also tells which Python runs the modules on the host and which of O(python_libraries) it cannot import,
+    needing nothing but the Python standard library itself, so that it answers on a host that lacks them.
 author:
   - droot.core contributors (@droot-core)
 extends_documentation_fragment:
@@ -52,6 +54,15 @@ options:
         takes a while for a large release. V(false) reports null instead.
     type: bool
     default: true
+  python_libraries:
+    description:
+      - Import names of Python libraries to look for in the Python that runs the module (the one the other
+        droot.core modules run with on this host), such as V(prctl), V(seccomp), V(zstandard) and V(boto3).
+        Those it cannot find are listed in RV(python.missing_libraries); none is imported.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
 seealso:
   - module: droot.core.droot_fetch
   - module: droot.core.droot_release
@@ -177,6 +188,24 @@ dests:
               description: Every process of the jail.
               type: list
               elements: int
+python:
+  description: The Python that runs the modules on the host.
+  returned: always
+  type: dict
+  contains:
+    executable:
+      description: Its path.
+      type: str
+      sample: /usr/bin/python3
+    version:
+      description: Its version.
+      type: str
+      sample: 3.11.2
+    missing_libraries:
+      description: The names of O(python_libraries) that it cannot import, in the order given.
+      type: list
+      elements: str
+      sample: [zstandard]
 step:
   description:
     - The step that failed - C(state) when the bookkeeping of a O(dest) has a format this version cannot read,
@@ -199,6 +228,7 @@ def main():
             dest=dict(type="list", elements="path", required=True),
             layout=dict(type="str", choices=["releases", "replace"], default="releases"),
             disk_usage=dict(type="bool", default=True),
+            python_libraries=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )

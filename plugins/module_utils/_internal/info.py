@@ -10,8 +10,11 @@ symlinks and never into another mount; the image's /etc/passwd names the users.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import platform
 import stat
+import sys
 
 from ansible_collections.droot.core.plugins.module_utils._internal import jails, releases, safepath, users
 from ansible_collections.droot.core.plugins.module_utils._internal.common import OPEN_DIR, DrootError
@@ -117,7 +120,20 @@ def describe_dest(dest, layout, with_disk_usage=True, names=None):
                 rolled_back=[r for r in state["rolled_back"] if r in on_disk])
 
 
+def describe_python(libraries):
+    """This Python and which of ``libraries`` (import names) it cannot import, without importing them."""
+    missing = []
+    for name in libraries:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a parent package that is missing, or a bad name
+            found = False
+        if not found:
+            missing.append(name)
+    return dict(executable=sys.executable, version=platform.python_version(), missing_libraries=missing)
+
+
 def run(params):
     names = jails.recorded_jails()
-    return dict(changed=False, dests=[describe_dest(dest, params["layout"], params["disk_usage"], names)
-                                      for dest in params["dest"]])
+    return dict(changed=False, python=describe_python(params["python_libraries"]),
+                dests=[describe_dest(dest, params["layout"], params["disk_usage"], names) for dest in params["dest"]])

@@ -208,6 +208,20 @@ done
 v2_dir_after=$(for n in 1 2 3; do on_host $n stat -c '%i %Y' "$base/releases/$(release_of v2)"; done)
 [ "$v2_dir_before" = "$v2_dir_after" ] || fail "a release directory was replaced by the second run"
 
+# A host where the release already ran and was current is not health-checked unless asked to:
+# with a check that no release passes, the same deploy succeeds; with droot_health_check_unchanged
+# it fails on the health step, and leaves the running release as it was.
+play v2-unchecked deploy.yml -e app_version=v2 -e serial=1 -e max_fail=0 -e droot_health_content=no-such-answer
+[ "$play_rc" -eq 0 ] || fail "a no-op deploy checked the health of the release that ran already"
+if grep -q "TASK \[droot.core.deploy : Wait for an answer from" "$work/v2-unchecked.log"; then fail "a no-op deploy ran the health check"; fi
+play v2-checked deploy.yml -e app_version=v2 -e droot_health_content=no-such-answer -e droot_health_check_unchanged=true \
+    -e droot_health_retries=1 --limit "$name-1"
+[ "$play_rc" -ne 0 ] || fail "droot_health_check_unchanged did not check the health of the release that ran already"
+grep -E "^fatal: \[$name-1\]: FAILED! => .*failed on $name-1 at step health .*no-such-answer.*the running release was left as it was" "$work/v2-checked.log" ||
+    fail "the failed check of an unchanged host does not say that the running release was left as it was"
+expect_serves 1 v2
+expect_current 1 v2
+
 # --- the rollback role: every host back on the previous release, serving it -------------------
 
 check_then_run rollback rollback.yml

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from ansible_collections.droot.core.plugins.module_utils._internal import info
 
@@ -25,3 +26,10 @@ def test_disk_usage_counts_each_inode_once_and_never_follows_a_symlink(tmp_path)
     expected = sum(blocks(release / name) for name in ("", "a", "a/b", "a/data", "a/to-outside"))
     assert info.disk_usage(str(release)) == expected
     assert info.disk_usage(str(tmp_path / "missing")) is None
+
+
+def test_describe_python_lists_the_libraries_it_cannot_import_in_the_order_given():
+    described = info.describe_python(["json", "droot_no_such_library", "zipfile", "droot_no_such.child", "bad..name"])
+    assert described["missing_libraries"] == ["droot_no_such_library", "droot_no_such.child", "bad..name"]
+    assert described["executable"] == sys.executable
+    assert "droot_no_such_library" not in sys.modules

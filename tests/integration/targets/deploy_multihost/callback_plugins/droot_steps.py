@@ -3,9 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Which step of droot.core's roles each task result belongs to, for runme.sh's check-mode tests.
 
-The step is the role's task file the task comes from (roles/deploy/tasks/fetch.yml: fetch), or
-hook:<file> for a hook's task, so that check mode, which runs other tasks than a real run where
-it cannot act, is compared with a real run step by step.
+The step of a role's task is its tag droot_step_<step> (else the task file it comes from, such as
+main for the deploy's own tasks), and hook:<file> for a hook's task, so that check mode, which
+runs other tasks than a real run where it cannot act, is compared with a real run step by step.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ description:
 """
 
 ROLE_TASKS = "/roles/%s/tasks/"
+STEP_TAG = "droot_step_"
 
 
 class CallbackModule(CallbackBase):
@@ -40,8 +41,9 @@ class CallbackModule(CallbackBase):
         task = result._task
         source = (task.get_path() or "?").rsplit(":", 1)[0]
         stem = os.path.splitext(os.path.basename(source))[0]
+        steps = [tag[len(STEP_TAG):] for tag in task.tags if tag.startswith(STEP_TAG)]
         if ROLE_TASKS % "deploy" in source:
-            step = stem
+            step = steps[0] if steps else stem
         elif ROLE_TASKS % "rollback" in source:
             step = "rollback"
         else:
